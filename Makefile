@@ -1,0 +1,41 @@
+# copyguard — `make run` and `make test` do all their own set-up (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint clean bench-identify
+
+$(STAMP): pyproject.toml
+	@scripts/system-deps.sh run
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "copyguard needs Python 3.11 (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	@touch $(STAMP)
+
+## install: the virtual environment with copyguard and every dependency (.venv/bin/copyguard)
+install: $(STAMP)
+	@scripts/system-deps.sh run
+
+## run: the demonstration on the embedded default (SQLite and files under ./copyguard-data)
+run: install
+	$(BIN)/copyguard demo
+
+## test: the whole test suite (PostgreSQL tests skip with a reason where no server runs, never in CI)
+test: install
+	@scripts/system-deps.sh test
+	$(BIN)/pytest
+
+## lint: ruff and mypy
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## bench-identify: the identification benchmark (wesnoth music corpus); figures go to BENCHMARKS.md
+bench-identify: install
+	$(BIN)/python -m bench.identify $(BENCH_ARGS)
+
+## clean: remove the virtual environment and the demo data
+clean:
+	rm -rf $(VENV) copyguard-data

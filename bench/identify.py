@@ -1,0 +1,182 @@
+"""``make bench-identify``: how well and how fast copyguard identifies altered music.
+
+Run as ``python -m bench.identify [--quick] [--scales 1,10,100] ...`` (``--help`` lists every
+option). It installs the corpus packages when missing (bench.corpus), fingerprints the catalog
+(bench.catalog), makes or reuses the query set (bench.queries), and for each scale builds an
+index grown with distractors (bench.distractors) and matches every query (bench.scale). The
+scores (bench.results) go to ``bench/results/identify-<time>.json`` and, for a full run, into
+``BENCHMARKS.md`` between its identify markers (bench.report). Progress goes to stderr; the
+markdown tables are printed on stdout at the end. Reads no copyguard settings: the matcher runs
+with its own defaults unless ``--min-confidence`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import corpus, distractors, report
+from bench.audio import UnrelatedMusic
+from bench.cases import LATENCY_CASE, all_cases
+from bench.catalog import fingerprint_tracks
+from bench.measure import describe_machine
+from bench.queries import QueryPlan, load_or_make
+from bench.results import score
+from bench.scale import build_index, run_queries
+
+log = logging.getLogger("bench.identify")
+
+REPO = Path(__file__).resolve().parent.parent
+FULL_NEGATIVES = {"speech": 60, "music": 60, "synth": 40, "noise": 40, "silence": 20}
+QUICK_NEGATIVES = {"speech": 8, "music": 8, "synth": 6, "noise": 6, "silence": 2}
+
+
+@dataclass(frozen=True)
+class Options:
+    scales: tuple[int, ...]
+    quick: bool
+    workers: int
+    seed: int
+    tolerance: float
+    min_confidence: float | None
+    excerpts: int
+    tracks: int | None
+    cases: tuple[str, ...] | None
+    cache: Path
+    results: Path
+    document: Path | None  # BENCHMARKS.md to update, None: do not
+
+
+def parse_options(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.identify", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,10,100",
+                        help="catalog sizes to run, as multiples of the catalog (default 1,10,100)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 6 tracks, 2 excerpts per track and case, 30 negatives;"
+                             " BENCHMARKS.md is left alone")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes for fingerprinting and matching (default 2)")
+    parser.add_argument("--seed", type=int, default=20240917, help="seed of the query set")
+    parser.add_argument("--tolerance", type=float, default=1.0,
+                        help="seconds ref_start may be off for a correct answer (default 1.0)")
+    parser.add_argument("--min-confidence", type=float, default=None,
+                        help="Matcher min_confidence (default: the Matcher's own default)")
+    parser.add_argument("--excerpts", type=int, default=None,
+                        help="excerpts per track and case (default 5, --quick 2)")
+    parser.add_argument("--tracks", type=int, default=None,
+                        help="use only this many catalog tracks, evenly spread (default all)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case names to run (default all)")
+    parser.add_argument("--cache", type=Path, default=REPO / "bench" / "cache",
+                        help="cache of query sets, distractor landmarks and indexes")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results",
+                        help="directory of the JSON results")
+    parser.add_argument("--write-doc", dest="write_doc", action="store_true", default=None,
+                        help="update BENCHMARKS.md even for --quick or partial runs")
+    parser.add_argument("--no-write-doc", dest="write_doc", action="store_false",
+                        help="leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    try:
+        scales = tuple(sorted({int(part) for part in args.scales.split(",") if part.strip()}))
+    except ValueError:
+        parser.error(f"--scales takes comma-separated integers, not {args.scales!r}")
+    if not scales or min(scales) < 1:
+        parser.error("--scales must name at least one size of 1 or more")
+    cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
+    known = {case.name for case in all_cases()}
+    if cases and not set(cases) <= known:
+        parser.error(f"unknown cases {sorted(set(cases) - known)}; known: {sorted(known)}")
+    partial = args.quick or cases is not None or args.tracks is not None
+    write_doc = (not partial) if args.write_doc is None else args.write_doc
+    return Options(
+        scales=scales, quick=args.quick, workers=max(1, args.workers), seed=args.seed,
+        tolerance=args.tolerance, min_confidence=args.min_confidence,
+        excerpts=args.excerpts or (2 if args.quick else 5),
+        tracks=args.tracks or (6 if args.quick else None), cases=cases,
+        cache=args.cache, results=args.results,
+        document=REPO / "BENCHMARKS.md" if write_doc else None,
+    )
+
+
+def run(options: Options, command: str) -> report.BenchReport:
+    started = time.perf_counter()
+    machine = describe_machine(REPO)
+    corpus.ensure_packages()
+    catalog = corpus.package_tracks(corpus.CATALOG_PACKAGE)
+    if options.tracks is not None and options.tracks < len(catalog):
+        step = len(catalog) / options.tracks
+        catalog = [catalog[int(i * step)] for i in range(options.tracks)]
+        log.info("catalog limited to %d tracks: %s", len(catalog),
+                 ", ".join(track.name for track in catalog))
+    unrelated_tracks = corpus.package_tracks(corpus.UNRELATED_PACKAGE)
+    unrelated = UnrelatedMusic(tuple(t.path for t in unrelated_tracks),
+                               tuple(t.duration for t in unrelated_tracks))
+    cases = tuple(c for c in all_cases() if options.cases is None or c.name in options.cases)
+    prints = fingerprint_tracks(catalog, options.workers)
+
+    phase = time.perf_counter()
+    plan = QueryPlan(cases, options.excerpts,
+                     QUICK_NEGATIVES if options.quick else FULL_NEGATIVES, options.seed)
+    query_set = load_or_make(plan, catalog, unrelated, options.cache, options.workers)
+    query_seconds = time.perf_counter() - phase
+    for note in report.summarise_skipped(query_set.skipped):
+        log.info("not a query source: %s", note)
+
+    scales: list[report.ScaleReport] = []
+    for scale in options.scales:
+        phase = time.perf_counter()
+        specs = distractors.plan(catalog, prints.audio_seconds, scale)
+        shards, cost = distractors.ensure_shards(specs, options.cache, options.workers)
+        directory = options.cache / f"index-x{scale}"
+        build = build_index(directory, scale, prints, shards)
+        log.info("scale x%d: %d recordings, %.1f h, %d hashes, built in %.0f s", scale,
+                 build.recordings, build.audio_seconds / 3600, build.hashes, build.build_seconds)
+        scale_run = run_queries(directory, build, query_set, LATENCY_CASE, options.workers,
+                                options.min_confidence)
+        scored = score(scale_run, query_set.queries, cases, options.tolerance)
+        scales.append(report.ScaleReport(scale_run, scored, cost,
+                                         time.perf_counter() - phase))
+        log.info("scale x%d done in %.0f s: mean top-1 %.1f %%, negatives matched %.1f %%",
+                 scale, scales[-1].wall_seconds, 100 * scored.mean_accuracy,
+                 100 * scored.negative_false_positive_rate)
+    return report.BenchReport(
+        machine=machine, command=command, quick=options.quick, seed=options.seed,
+        tolerance=options.tolerance, workers=options.workers, catalog=tuple(catalog),
+        prints=prints, cases=cases, queries=query_set.queries, skipped=query_set.skipped,
+        query_seconds=query_seconds, scales=tuple(scales),
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    options = parse_options(arguments)
+    command = "make bench-identify" + (
+        f" BENCH_ARGS='{shlex.join(arguments)}'" if arguments else "")
+    try:
+        result = run(options, command)
+    except corpus.CorpusError as error:
+        log.error("%s", error)
+        return 2
+    json_path = report.write_json(result, options.results)
+    log.info("results written to %s", json_path)
+    markdown = report.markdown(result)
+    if options.document is not None:
+        report.update_document(options.document, markdown)
+        log.info("tables written into %s", options.document)
+    else:
+        log.info("BENCHMARKS.md left alone (partial run; --write-doc forces it)")
+    sys.stdout.write(markdown + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Audio fingerprinting for copyguard, usable on its own (it imports nothing else of ours).
+
+- :func:`decode_file` / :func:`decode_bytes`: any audio to mono float32 at ``SAMPLE_RATE`` via
+  ffmpeg in a time- and memory-limited subprocess (:mod:`fingerprints.decode`).
+- :func:`extract_landmarks`: spectral peak-pair hashes (:mod:`fingerprints.landmarks`).
+- :class:`FingerprintIndex`: an on-disk, memory-mapped index of many recordings' landmarks.
+- :class:`Matcher`: finds which indexed recording a query contains, where, and with what
+  calibrated confidence (:mod:`fingerprints.matcher`).
+- :func:`chromaprint_fingerprint` / :func:`chromaprint_similarity`: whole-recording comparison.
+- :func:`synthesize_track` / :func:`write_wav`: deterministic synthetic music for tests.
+
+Exceptions: :class:`FingerprintError` is the base of :class:`DecodeError` and
+:class:`IndexFormatError` (see :mod:`fingerprints.errors`). Reads no settings: every tuning
+value is a keyword argument (or a field of :class:`LandmarkParams`).
+"""
+
+from fingerprints.audio import SAMPLE_RATE, Audio
+from fingerprints.chroma import chromaprint_fingerprint, chromaprint_similarity
+from fingerprints.decode import decode_bytes, decode_file
+from fingerprints.errors import DecodeError, FingerprintError, IndexFormatError
+from fingerprints.index import FingerprintIndex, IndexStats
+from fingerprints.landmarks import (
+    LandmarkParams,
+    Landmarks,
+    extract_landmarks,
+    extract_query_landmarks,
+)
+from fingerprints.matcher import Match, Matcher, calibrated_confidence
+from fingerprints.synth import synthesize_track, write_wav
+
+__all__ = [
+    "SAMPLE_RATE",
+    "Audio",
+    "DecodeError",
+    "FingerprintError",
+    "FingerprintIndex",
+    "IndexFormatError",
+    "IndexStats",
+    "LandmarkParams",
+    "Landmarks",
+    "Match",
+    "Matcher",
+    "calibrated_confidence",
+    "chromaprint_fingerprint",
+    "chromaprint_similarity",
+    "decode_bytes",
+    "decode_file",
+    "extract_landmarks",
+    "extract_query_landmarks",
+    "synthesize_track",
+    "write_wav",
+]

@@ -1,0 +1,334 @@
+"""Find which indexed recording a piece of audio contains, where, and how sure we are.
+
+Matching a query:
+
+1. extract the query's landmarks with the parameters the index was built with;
+2. look all query hashes up at once (``FingerprintIndex.lookup``), skipping hashes so common
+   that they carry no evidence;
+3. vote: every hit proposes (recording, ref frame - query frame); ``np.unique`` counts the
+   votes, and each offset's count is widened by its neighbours (±``offset_tolerance`` frames,
+   as the query's frame grid rarely lines up with the reference's);
+4. verify the best offsets of the ``verify_candidates`` best recordings: take the hits near the
+   offset and count the distinct query frames whose landmarks agree: that is the score (frames,
+   not hashes, so that one chord's burst of hashes counts once). For a clear match, fit ref
+   time against query time (the slope is the speed) and re-collect the hits along that line;
+5. calibrate (see :func:`calibrated_confidence`) and keep matches of at least
+   ``min_confidence``.
+
+Reads no settings: thresholds are keyword arguments of :class:`Matcher`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fingerprints.audio import Audio
+from fingerprints.index import FingerprintIndex, Hits
+from fingerprints.landmarks import LandmarkParams, Landmarks, extract_query_landmarks
+
+# Resolution of the speed search (0.1 %).
+_SLOPE_STEP = 0.001
+
+
+@dataclass(frozen=True)
+class Match:
+    """One indexed recording found in a query."""
+
+    recording_id: int
+    confidence: float  # calibrated in [0, 1]; see calibrated_confidence
+    query_start: float  # seconds into the query where the matched part starts
+    query_end: float  # seconds into the query where it ends
+    ref_start: float  # seconds into the reference recording aligned with query_start
+    speed: float  # 1.0 = unchanged; > 1 = the query plays faster than the reference
+    pitch_semitones: float  # 0.0 = unchanged
+    score: int  # distinct query frames with landmarks aligned to the reference (evidence)
+    chance_score: float = 0.0  # score that unrelated audio would reach here by chance
+
+
+def calibrated_confidence(
+    score: int, chance_score: float, *, margin: float = 16.0, spread: float = 2.5
+) -> float:
+    """Map a verified score to a confidence in [0, 1].
+
+    The idea: what matters is not the score itself but how far it exceeds what chance gives
+    for this query against this index. ``chance_score`` is what an unrelated query would reach
+    at its best offset, in two parts: the best of many windows of hits scattered at random
+    (a Poisson estimate, see ``Matcher._chance_score``, which grows with the number of hits,
+    offsets and recordings), plus musical coincidence, a small rate per second of matched span
+    (unrelated pieces with the same tempo and key share chord and drum events for a while).
+    A logistic on the excess puts confidence 0.5 at ``margin`` frames above chance; ``spread``
+    sets how fast it goes to 0 or 1. Measured on a 30-track synthetic catalog with 600 unrelated
+    synthetic queries of 10-60 s: the highest excess was 12.8 (confidence 0.22; 99.9 % below
+    0.16), speech and noise stay near 0; a 10 s excerpt, clean or MP3 at 64 kbit/s, exceeds
+    chance by 50 or more (confidence 1.0), and 5 s excerpts reach at least 0.95.
+    """
+    excess = score - chance_score
+    return 1.0 / (1.0 + math.exp(-(excess - margin) / spread))
+
+
+class Matcher:
+    """Matches audio against a :class:`FingerprintIndex`."""
+
+    def __init__(
+        self,
+        index: FingerprintIndex,
+        *,
+        min_confidence: float = 0.5,
+        landmark_params: LandmarkParams | None = None,
+        query_shifts: int = 4,
+        offset_tolerance: int = 1,
+        verify_candidates: int = 10,
+        max_postings: int = 1000,
+        max_speed_change: float = 0.05,
+        max_repeats: int | None = 4,
+        coincidence_rate: float = 0.3,
+        confidence_margin: float = 16.0,
+        confidence_spread: float = 2.5,
+    ) -> None:
+        # min_confidence: match() returns None below this.
+        # landmark_params: how query landmarks are extracted; must give the index's scheme.
+        # query_shifts: the query is analysed at this many sub-hop grid offsets (robustness
+        #   to noise and re-encoding, at the price of proportionally more query work).
+        # offset_tolerance: votes this many frames off the offset still count (grid jitter).
+        # verify_candidates: how many of the best-voted recordings are re-scored.
+        # max_postings: query hashes stored more often than this are ignored (stop words).
+        # max_speed_change: fitted slopes further than this from 1.0 are not trusted.
+        # max_repeats: a hash occurring more often than this within one reference (a drum
+        #   pattern or chord repeated bar after bar) is no evidence for that reference.
+        # coincidence_rate: aligned frames per second of matched span that unrelated music
+        #   reaches through shared tempo and key (added to the random chance score).
+        # confidence_margin/_spread: the logistic of calibrated_confidence.
+        self.index = index
+        self.min_confidence = min_confidence
+        self.landmark_params = landmark_params or LandmarkParams()
+        if index.scheme is not None and self.landmark_params.scheme != index.scheme:
+            raise ValueError(
+                f"landmark_params give scheme {self.landmark_params.scheme!r}, "
+                f"but the index holds {index.scheme!r}"
+            )
+        self.query_shifts = query_shifts
+        self.offset_tolerance = offset_tolerance
+        self.verify_candidates = verify_candidates
+        self.max_postings = max_postings
+        self.max_speed_change = max_speed_change
+        self.max_repeats = max_repeats
+        self.coincidence_rate = coincidence_rate
+        self.confidence_margin = confidence_margin
+        self.confidence_spread = confidence_spread
+
+    def match(self, audio: Audio) -> Match | None:
+        """The best match of at least ``min_confidence``, or None."""
+        ranked = self.candidates(audio, limit=1)
+        if ranked and ranked[0].confidence >= self.min_confidence:
+            return ranked[0]
+        return None
+
+    def candidates(self, audio: Audio, limit: int = 5) -> list[Match]:
+        """Up to ``limit`` best-scoring recordings, best first, whatever their confidence."""
+        query = extract_query_landmarks(
+            audio, params=self.landmark_params, shifts=self.query_shifts
+        )
+        return self.match_landmarks(query, limit)
+
+    def match_landmarks(self, query: Landmarks, limit: int = 5) -> list[Match]:
+        """Like :meth:`candidates` for already extracted query landmarks."""
+        if self.index.scheme is not None and query.scheme != self.index.scheme:
+            raise ValueError(f"query scheme {query.scheme!r} differs from {self.index.scheme!r}")
+        if len(query.hashes) == 0 or len(self.index) == 0:
+            return []
+        hits = self.index.lookup(query.hashes, max_postings=self.max_postings)
+        if self.max_repeats is not None:
+            hits = _drop_repeated(hits, self.max_repeats)
+        if len(hits.slots) == 0:
+            return []
+        query_times = np.asarray(query.times, dtype=np.int64)[hits.query_rows]
+        offsets = hits.ref_times - query_times
+        best = self._best_offsets(hits.slots, offsets)
+        query_frames = int(query.times.max()) + 1
+        matches = [
+            self._verify(query, hits, query_times, offsets, slot, offset, query_frames)
+            for slot, offset in best
+        ]
+        matches.sort(key=lambda m: (m.confidence, m.score), reverse=True)
+        return matches[:limit]
+
+    def _best_offsets(self, slots: np.ndarray, offsets: np.ndarray) -> list[tuple[int, int]]:
+        """(slot, offset) of the best-voted offset of each of the best-voted recordings."""
+        shift = np.int64(1) << 32
+        keys, counts = np.unique(slots * shift + (offsets + (shift >> 1)), return_counts=True)
+        votes = counts.copy()
+        for delta in range(1, self.offset_tolerance + 1):
+            for neighbour in (keys - delta, keys + delta):
+                position = np.searchsorted(keys, neighbour)
+                position = np.minimum(position, len(keys) - 1)
+                found = keys[position] == neighbour
+                votes[found] += counts[position[found]]
+        key_slots = keys // shift
+        order = np.lexsort((-votes, key_slots))  # by slot, most votes first
+        first_of_slot = order[np.r_[True, key_slots[order][1:] != key_slots[order][:-1]]]
+        top = first_of_slot[np.argsort(-votes[first_of_slot], kind="stable")]
+        top = top[: self.verify_candidates]
+        return [(int(key_slots[i]), int(keys[i] % shift - (shift >> 1))) for i in top]
+
+    def _verify(
+        self,
+        query: Landmarks,
+        hits: Hits,
+        query_times: np.ndarray,
+        offsets: np.ndarray,
+        slot: int,
+        offset: int,
+        query_frames: int,
+    ) -> Match:
+        in_slot = hits.slots == slot
+        near = in_slot & (np.abs(offsets - offset) <= self.offset_tolerance)
+        # Distinct query frames, not hashes: one anchor (or one chord) yields several hashes at
+        # once, and such bursts would make chance coincidences look like long agreements.
+        score = len(np.unique(query_times[near]))
+        slot_pairs = np.unique(query_times[in_slot] * (np.int64(1) << 32) + offsets[in_slot])
+        random_chance = self._chance_score(len(slot_pairs), slot, query_frames)
+        frame = query.frame_seconds
+        chance = random_chance + self.coincidence_rate * frame * float(np.ptp(query_times[near]))
+        speed, intercept = 1.0, float(offset)
+        # Fit a speed only for a match that already stands out: a line fitted through chance
+        # hits and widened along its slope would sweep up more chance hits.
+        if score - chance >= self.confidence_margin:
+            fitted = self._fit_speed(query_times[in_slot], hits.ref_times[in_slot], offset)
+            if fitted is not None:
+                slope, fitted_intercept = fitted
+                line = fitted_intercept + slope * query_times
+                widened = in_slot & (np.abs(hits.ref_times - line) <= self.offset_tolerance + 0.5)
+                widened_score = len(np.unique(query_times[widened]))
+                if widened_score >= score:
+                    speed, intercept, near, score = slope, fitted_intercept, widened, widened_score
+                    # The search tried many slopes: chance had as many more tries too.
+                    random_chance = self._chance_score(
+                        len(slot_pairs), slot, query_frames, trials=self._slope_count()
+                    )
+        rows = hits.query_rows[near]
+        start, end = _matched_extent(np.unique(query_times[near]), round(2.0 / frame))
+        chance = random_chance + self.coincidence_rate * frame * (end - start)
+        pitch = 0.0
+        if score:
+            query_bins = np.asarray(query.freqs, dtype=np.float64)[rows]
+            ref_bins = hits.ref_freqs[near].astype(np.float64)
+            ratio = np.median(np.log2(np.maximum(query_bins, 1.0) / np.maximum(ref_bins, 1.0)))
+            pitch = round(float(12.0 * ratio), 2)
+        confidence = calibrated_confidence(
+            score, chance, margin=self.confidence_margin, spread=self.confidence_spread
+        )
+        return Match(
+            recording_id=int(self.index.slot_recording_id(np.array([slot]))[0]),
+            confidence=confidence,
+            query_start=start * frame,
+            query_end=end * frame,
+            ref_start=(intercept + speed * start) * frame,
+            speed=round(speed, 4),
+            pitch_semitones=pitch,
+            score=score,
+            chance_score=chance,
+        )
+
+    def _slope_count(self) -> int:
+        return 2 * round(self.max_speed_change / _SLOPE_STEP) + 1
+
+    def _fit_speed(
+        self, query_times: np.ndarray, ref_times: np.ndarray, offset: int
+    ) -> tuple[float, float] | None:
+        """(slope, intercept) of ref time against query time through the most hits, or None.
+
+        A tempo change makes the true hits drift across offsets, so the hits of one offset
+        give a short, biased line. Instead every slope within ``max_speed_change`` (steps of
+        0.1 %) votes with the hits' intercepts, like a Hough transform; the best line is then
+        refined by least squares over the hits near it.
+        """
+        if len(query_times) < 3:
+            return None
+        drift = self.max_speed_change * float(query_times.max() - query_times.min()) + 2.0
+        nearby = np.abs((ref_times - query_times) - offset) <= drift
+        q, r = query_times[nearby].astype(np.float64), ref_times[nearby].astype(np.float64)
+        steps = (self._slope_count() - 1) // 2
+        slopes = 1.0 + _SLOPE_STEP * np.arange(-steps, steps + 1)
+        intercepts = np.rint(r[None, :] - slopes[:, None] * q[None, :]).astype(np.int64)
+        base = intercepts.min()
+        best_count, best = 0, (1.0, float(offset))
+        for row, slope in enumerate(slopes):
+            counts = np.bincount(intercepts[row] - base)
+            smoothed = counts + np.r_[counts[1:], 0] + np.r_[0, counts[:-1]]
+            peak = int(np.argmax(smoothed))
+            if smoothed[peak] > best_count:
+                best_count, best = int(smoothed[peak]), (float(slope), float(peak + base))
+        slope, intercept = best
+        close = np.abs(r - (intercept + slope * q)) <= self.offset_tolerance + 0.5
+        if np.count_nonzero(close) < 3 or np.ptp(q[close]) == 0:
+            return None
+        refined_slope, refined_intercept = np.polyfit(q[close], r[close], 1)
+        if abs(refined_slope - 1.0) > self.max_speed_change:
+            return None
+        return float(refined_slope), float(refined_intercept)
+
+    def _chance_score(
+        self, slot_hits: int, slot: int, query_frames: int, trials: int = 1
+    ) -> float:
+        """The best score that hits scattered at random over all offsets would reach.
+
+        The ``slot_hits`` distinct (query frame, offset) hits on this recording are spread
+        over ``ref + query`` frames of possible offsets; a window of ``2 * tolerance + 1``
+        frames then holds Poisson(λ) of them. The best of all windows reaches about the
+        (1 - 1/windows) quantile, found here by a short search over the Poisson tail.
+        """
+        frame = self.index.frame_seconds or 1.0
+        ref_frames = self.index.slot_duration(slot) / frame
+        span = max(1.0, ref_frames + query_frames)
+        width = 2 * self.offset_tolerance + 1
+        lam = slot_hits * width / span
+        windows = max(1.0, span / width) * max(1, len(self.index)) * trials
+        return _poisson_quantile(lam, 1.0 - 1.0 / windows)
+
+
+def _drop_repeated(hits: Hits, max_repeats: int) -> Hits:
+    """Hits minus those whose hash occurs more than ``max_repeats`` times in their reference.
+
+    Such hashes come from material that repeats (the same chord or drum pair every bar); they
+    line up with any piece of the same tempo and key as readily as with the true source.
+    """
+    if len(hits.slots) == 0:
+        return hits
+    key = hits.query_rows * (int(hits.slots.max()) + 1) + hits.slots
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    keep = counts[inverse] <= max_repeats
+    return Hits(hits.query_rows[keep], hits.slots[keep], hits.ref_times[keep], hits.ref_freqs[keep])
+
+
+def _matched_extent(frames: np.ndarray, radius: int) -> tuple[int, int]:
+    """First and last matched frame, ignoring stray ones with under two others within radius.
+
+    A chance hit lined up with a true match (in an intro before the matched part, say) would
+    otherwise stretch the reported segment.
+    """
+    if len(frames) == 0:
+        return 0, 0
+    neighbours = np.searchsorted(frames, frames + radius, side="right") - np.searchsorted(
+        frames, frames - radius, side="left"
+    )
+    supported = frames[neighbours >= 3]  # itself and at least two others
+    if len(supported) == 0:
+        supported = frames
+    return int(supported[0]), int(supported[-1])
+
+
+def _poisson_quantile(lam: float, probability: float) -> float:
+    """Smallest k with P(X <= k) >= probability for X ~ Poisson(lam) (log-space, stable)."""
+    if lam <= 0.0:
+        return 0.0
+    log_term = -lam  # log P(X = 0)
+    cumulative = math.exp(log_term)
+    k = 0
+    while cumulative < probability and k < 100000:
+        k += 1
+        log_term += math.log(lam) - math.log(k)
+        cumulative += math.exp(log_term)
+    return float(k)

@@ -1,0 +1,54 @@
+"""The ``copyguard`` command line: option parsing only; each command's logic lives in its module
+under ``monitor/commands``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from config import ConfigError, load_settings
+from monitor.app import build_app
+from monitor.commands import audit_cmd, catalog_cmd, demo_cmd, holders_cmd, identify_cmd
+from monitor.console import fail
+
+app = typer.Typer(
+    name="copyguard",
+    help="Copyright-enforcement monitoring for music rights-holders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(holders_cmd.app, name="holders")
+app.add_typer(catalog_cmd.app, name="catalog")
+app.add_typer(audit_cmd.app, name="audit")
+app.command("identify")(identify_cmd.identify)
+app.command("demo")(demo_cmd.demo)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="TOML settings file (default: $COPYGUARD_CONFIG, ./copyguard.toml).",
+        dir_okay=False)] = None,
+) -> None:
+    """Copyright-enforcement monitoring for music rights-holders."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    logging.basicConfig(level=settings.general.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.general.log_level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine
+    built = build_app(settings)
+    ctx.obj = built
+    ctx.call_on_close(built.close)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,167 @@
+"""Matching excerpts of the synthetic catalog, and refusing audio that is not in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fingerprints import (
+    SAMPLE_RATE,
+    Audio,
+    FingerprintIndex,
+    Matcher,
+    decode_file,
+    synthesize_track,
+    write_wav,
+)
+from tests.audio_tools import add_noise, change_tempo, cut_excerpt, reencode_mp3, speak
+from tests.fingerprints.conftest import Catalog
+
+EXCERPT_SECONDS = 10.0
+# (recording id, offset in seconds): offsets fall on and between analysis frames.
+EXCERPTS = [(100, 0.0), (104, 7.3), (111, 21.55), (117, 12.01), (123, 30.0), (129, 3.77)]
+
+
+def excerpt(catalog: Catalog, tmp_path: Path, recording_id: int, start: float) -> Path:
+    return cut_excerpt(
+        catalog.paths[recording_id], tmp_path / "excerpt.wav", start, EXCERPT_SECONDS
+    )
+
+
+def assert_matches(matcher: Matcher, audio: Audio, recording_id: int, start: float) -> None:
+    match = matcher.match(audio)
+    assert match is not None, matcher.candidates(audio, 3)
+    assert match.recording_id == recording_id
+    assert match.confidence >= 0.5
+    # ref_start is the reference time aligned with query_start.
+    assert abs(match.ref_start - (start + match.query_start)) <= 0.5
+    assert 0.0 <= match.query_start < match.query_end <= audio.duration + 0.1
+
+
+@pytest.mark.parametrize(("recording_id", "start"), EXCERPTS)
+def test_clean_excerpt_matches_right_recording_and_offset(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path, recording_id: int, start: float
+) -> None:
+    audio = decode_file(excerpt(catalog, tmp_path, recording_id, start))
+    assert_matches(matcher, audio, recording_id, start)
+
+
+@pytest.mark.parametrize(("recording_id", "start"), EXCERPTS)
+def test_mp3_reencoded_excerpt_matches_right_offset(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path, recording_id: int, start: float
+) -> None:
+    mp3 = reencode_mp3(excerpt(catalog, tmp_path, recording_id, start), tmp_path / "q.mp3")
+    assert_matches(matcher, decode_file(mp3), recording_id, start)
+
+
+def test_ref_start_is_accurate_to_a_tenth_of_a_second(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path
+) -> None:
+    audio = decode_file(excerpt(catalog, tmp_path, 111, 21.55))
+    match = matcher.match(audio)
+    assert match is not None
+    assert abs(match.ref_start - match.query_start - 21.55) <= 0.1
+
+
+def test_unaltered_excerpt_reports_unchanged_speed_and_pitch(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path
+) -> None:
+    match = matcher.match(decode_file(excerpt(catalog, tmp_path, 117, 12.01)))
+    assert match is not None
+    assert match.speed == pytest.approx(1.0, abs=0.005)
+    assert match.pitch_semitones == 0.0
+
+
+@pytest.mark.parametrize("factor", [0.98, 1.02])
+def test_slight_tempo_change_is_matched_and_measured(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path, factor: float
+) -> None:
+    source = excerpt(catalog, tmp_path, 111, 21.55)
+    audio = decode_file(change_tempo(source, tmp_path / "tempo.wav", factor))
+    match = matcher.match(audio)
+    assert match is not None and match.recording_id == 111
+    assert match.speed == pytest.approx(factor, abs=0.003)
+    assert abs(match.ref_start - (21.55 + match.query_start * factor)) <= 0.1
+
+
+def test_noisy_mp3_excerpt_still_matches(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path
+) -> None:
+    mp3 = reencode_mp3(excerpt(catalog, tmp_path, 104, 7.3), tmp_path / "q.mp3")
+    clean = decode_file(mp3)
+    noisy = Audio(add_noise(clean.samples, snr_db=10.0, seed=3), clean.sample_rate)
+    assert_matches(matcher, noisy, 104, 7.3)
+
+
+def test_excerpt_after_unrelated_intro_reports_where_it_starts_in_query(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path
+) -> None:
+    intro = synthesize_track(9100, 6.0, SAMPLE_RATE)
+    song = decode_file(excerpt(catalog, tmp_path, 123, 30.0)).samples
+    match = matcher.match(Audio(np.concatenate([intro, song]), SAMPLE_RATE))
+    assert match is not None and match.recording_id == 123
+    # Landmarks anchored up to max_dt (1.46 s) before the song may still pair into it.
+    assert 6.0 - 1.5 <= match.query_start <= 6.5
+    assert abs(match.ref_start - (30.0 + match.query_start - 6.0)) <= 0.1
+
+
+def test_synthetic_tracks_not_in_catalog_are_not_matched(
+    matcher: Matcher, tmp_path: Path
+) -> None:
+    for seed in range(9000, 9008):
+        path = tmp_path / f"other-{seed}.wav"
+        write_wav(path, synthesize_track(seed, 20.0, 22050), 22050)
+        audio = decode_file(path)
+        assert matcher.match(audio) is None
+        assert all(c.confidence < 0.3 for c in matcher.candidates(audio))
+
+
+def test_speech_is_not_matched(matcher: Matcher, tmp_path: Path) -> None:
+    text = (
+        "This is a test of the copyright monitor. Nothing said here is music, "
+        "and nothing said here may be reported as a match against the catalog."
+    )
+    audio = decode_file(speak(text, tmp_path / "speech.wav"))
+    assert audio.duration > 5.0
+    assert matcher.match(audio) is None
+
+
+def test_white_noise_is_not_matched(matcher: Matcher) -> None:
+    noise = np.random.default_rng(11).uniform(-0.5, 0.5, 10 * SAMPLE_RATE).astype(np.float32)
+    assert matcher.match(Audio(noise, SAMPLE_RATE)) is None
+
+
+def test_silence_and_near_silence_give_no_candidates(matcher: Matcher) -> None:
+    silence = np.zeros(10 * SAMPLE_RATE, dtype=np.float32)
+    hiss = np.random.default_rng(2).normal(0, 1e-4, 10 * SAMPLE_RATE).astype(np.float32)
+    for samples in (silence, hiss):
+        assert matcher.candidates(Audio(samples, SAMPLE_RATE)) == []
+        assert matcher.match(Audio(samples, SAMPLE_RATE)) is None
+
+
+def test_candidates_are_ranked_and_limited(
+    catalog: Catalog, matcher: Matcher, tmp_path: Path
+) -> None:
+    ranked = matcher.candidates(decode_file(excerpt(catalog, tmp_path, 100, 0.0)), limit=3)
+    assert len(ranked) == 3
+    assert ranked[0].recording_id == 100
+    confidences = [candidate.confidence for candidate in ranked]
+    assert confidences == sorted(confidences, reverse=True)
+    assert len({candidate.recording_id for candidate in ranked}) == 3
+    assert ranked[1].confidence < 0.5
+
+
+def test_min_confidence_is_the_callers_threshold(
+    catalog: Catalog, catalog_index: FingerprintIndex, tmp_path: Path
+) -> None:
+    audio = decode_file(excerpt(catalog, tmp_path, 104, 7.3))
+    assert Matcher(catalog_index, min_confidence=1.01).match(audio) is None
+    assert Matcher(catalog_index, min_confidence=0.9).match(audio) is not None
+
+
+def test_empty_index_matches_nothing(tmp_path: Path) -> None:
+    matcher = Matcher(FingerprintIndex.open(tmp_path / "empty"))
+    audio = Audio(synthesize_track(1, 5.0, SAMPLE_RATE), SAMPLE_RATE)
+    assert matcher.match(audio) is None
