@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fingerprints import alter
+
 # ffmpeg output options per file suffix, for building files of every format we accept.
 CODEC_OPTIONS: dict[str, list[str]] = {
     ".wav": ["-c:a", "pcm_s16le"],
@@ -47,11 +49,8 @@ def reencode_mp3(source: Path, target: Path, bitrate: str = "64k") -> Path:
 
 
 def add_noise(samples: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
-    """``samples`` plus white noise ``snr_db`` below their mean power, clipped to [-1, 1]."""
-    rng = np.random.default_rng(seed)
-    power = float(np.mean(np.square(samples, dtype=np.float64)))
-    noise = rng.standard_normal(len(samples)) * np.sqrt(power / 10.0 ** (snr_db / 10.0))
-    return np.clip(samples + noise, -1.0, 1.0).astype(np.float32)
+    """``samples`` plus white noise ``snr_db`` below their mean power (fingerprints.alter)."""
+    return alter.add_noise(samples, snr_db, np.random.default_rng(seed))
 
 
 def speak(text: str, target: Path) -> Path:
