@@ -85,6 +85,10 @@ class Settings(_Section):
         return self.home / "index"
 
     @property
+    def references_dir(self) -> Path:
+        return self.home / "references"
+
+    @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
 

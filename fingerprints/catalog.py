@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
@@ -26,12 +27,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fingerprints.audio import Audio
 from fingerprints.chroma import chromaprint_fingerprint, chromaprint_similarity
 from fingerprints.decode import decode_file
-from fingerprints.errors import DecodeError, FingerprintError
+from fingerprints.errors import DecodeError, FingerprintError, IndexFormatError
 from fingerprints.index import FingerprintIndex
-from fingerprints.landmarks import Landmarks, extract_landmarks
+from fingerprints.landmarks import DEFAULT_PARAMS, Landmarks, extract_landmarks
 from fingerprints.metadata import RecordingMetadata, read_tags
+from fingerprints.reference import ReferenceStore
 from ledger import audit
 from ledger.clock import Clock
 from ledger.errors import NotFoundError
@@ -46,6 +49,14 @@ CHROMAPRINT = "chromaprint"
 LANDMARKS = "landmarks-v1"
 # Only recordings whose durations differ by less than this fraction are compared for duplicates.
 _DURATION_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class CatalogStore:
+    """Where a catalog's fingerprints are searched (the index) and its audio kept."""
+
+    index: FingerprintIndex
+    references: ReferenceStore
 
 
 @dataclass(frozen=True)
@@ -77,9 +88,13 @@ class PreparedRecording:
 
     path: Path
     sha256: str
-    duration: float
+    audio: Audio
     chromaprint: np.ndarray
     landmarks: Landmarks
+
+    @property
+    def duration(self) -> float:
+        return self.audio.duration
 
 
 def encode_landmarks(landmarks: Landmarks) -> bytes:
@@ -124,7 +139,7 @@ def prepare(path: Path, limits: DecodeLimits) -> PreparedRecording:
         raise DecodeError(f"{path}: no such file")
     audio = decode_file(path, max_seconds=limits.max_seconds, timeout=limits.timeout_seconds,
                         memory_limit_mb=limits.memory_limit_mb)
-    return PreparedRecording(path=path, sha256=file_sha256(path), duration=audio.duration,
+    return PreparedRecording(path=path, sha256=file_sha256(path), audio=audio,
                              chromaprint=chromaprint_fingerprint(audio),
                              landmarks=extract_landmarks(audio))
 
@@ -151,10 +166,11 @@ def _same_audio(session: Session, prepared: PreparedRecording,
     return matches
 
 
-def register(session: Session, clock: Clock, index: FingerprintIndex, *, holder_id: int,
+def register(session: Session, clock: Clock, store: CatalogStore, *, holder_id: int,
              prepared: PreparedRecording, metadata: RecordingMetadata, actor: str,
              duplicate_similarity: float) -> ImportOutcome:
     """Register a prepared file for a holder, inside the caller's transaction."""
+    index = store.index
     same = _same_audio(session, prepared, duplicate_similarity)
     own = [(rec, sim) for rec, sim in same if rec.holder_id == holder_id]
     if own:
@@ -168,12 +184,14 @@ def register(session: Session, clock: Clock, index: FingerprintIndex, *, holder_
         registration_date=metadata.registration_date, publication_date=metadata.publication_date,
         territories=list(metadata.territories) or ["WORLD"], duration=prepared.duration,
         source_name=prepared.path.name, source_sha256=prepared.sha256,
+        reference_audio=store.references.put(prepared.sha256, prepared.audio),
         status=RecordingStatus.ACTIVE, created_at=clock.now(),
     )
     recording.fingerprints = [
         RecordingFingerprint(kind=CHROMAPRINT,
                              data=np.asarray(prepared.chromaprint, dtype=np.uint32).tobytes()),
-        RecordingFingerprint(kind=LANDMARKS, data=encode_landmarks(prepared.landmarks)),
+        RecordingFingerprint(kind=LANDMARKS, scheme=prepared.landmarks.scheme,
+                             data=encode_landmarks(prepared.landmarks)),
     ]
     session.add(recording)
     session.flush()
@@ -212,7 +230,7 @@ Progress = Callable[[ImportOutcome], None]
 
 
 def import_files(files: Sequence[Path], *, holder_id: int, transaction: Transaction, clock: Clock,
-                 index: FingerprintIndex, limits: DecodeLimits, duplicate_similarity: float,
+                 store: CatalogStore, limits: DecodeLimits, duplicate_similarity: float,
                  actor: str, overrides: dict[str, RecordingMetadata] | None = None,
                  on_outcome: Progress | None = None, save_every: int = 50) -> list[ImportOutcome]:
     """Import ``files`` one transaction each; a file that fails is reported, the rest go on."""
@@ -229,15 +247,15 @@ def import_files(files: Sequence[Path], *, holder_id: int, transaction: Transact
             if override is not None:
                 metadata = metadata.overridden_by(override)
             with transaction() as session:
-                outcome = register(session, clock, index, holder_id=holder_id,
+                outcome = register(session, clock, store, holder_id=holder_id,
                                    prepared=prepared, metadata=metadata, actor=actor,
                                    duplicate_similarity=duplicate_similarity)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
         if number % save_every == 0:
-            index.save()
-    index.save()
+            store.index.save()
+    store.index.save()
     return outcomes
 
 
@@ -262,10 +280,54 @@ def remove_recording(session: Session, clock: Clock, index: FingerprintIndex, *,
 class SyncReport:
     added: int
     removed: int
+    refreshed: int = 0
+    unrefreshable: int = 0  # stale fingerprints whose reference audio is missing
 
 
-def sync_index(session: Session, index: FingerprintIndex) -> SyncReport:
-    """Make the index hold exactly the active recordings, from the fingerprints in the ledger."""
+def stale_fingerprints(session: Session, scheme: str = DEFAULT_PARAMS.scheme) -> list[int]:
+    """Active recordings whose landmark fingerprint was made by another scheme."""
+    return list(session.execute(
+        select(Recording.id)
+        .join(RecordingFingerprint, RecordingFingerprint.recording_id == Recording.id)
+        .where(Recording.status == RecordingStatus.ACTIVE,
+               RecordingFingerprint.kind == LANDMARKS,
+               (RecordingFingerprint.scheme != scheme) | RecordingFingerprint.scheme.is_(None))
+        .order_by(Recording.id)).scalars())
+
+
+def refingerprint(transaction: Transaction, references: ReferenceStore,
+                  recording_ids: Sequence[int],
+                  on_progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Compute the landmark fingerprints of ``recording_ids`` again from their reference audio
+    (after the scheme changed); one transaction each. Returns (refreshed, missing audio)."""
+    refreshed = missing = 0
+    for number, recording_id in enumerate(recording_ids, start=1):
+        with transaction() as session:
+            recording = session.get(Recording, recording_id)
+            reference = recording.reference_audio if recording else None
+        if reference is None:
+            missing += 1
+        else:
+            try:
+                landmarks = extract_landmarks(references.load(reference))
+            except FingerprintError:
+                missing += 1
+            else:
+                with transaction() as session:
+                    row = session.execute(select(RecordingFingerprint).where(
+                        RecordingFingerprint.recording_id == recording_id,
+                        RecordingFingerprint.kind == LANDMARKS)).scalar_one()
+                    row.data, row.scheme = encode_landmarks(landmarks), landmarks.scheme
+                refreshed += 1
+        if on_progress is not None:
+            on_progress(number, len(recording_ids))
+    return refreshed, missing
+
+
+def sync_index(session: Session, index: FingerprintIndex,
+               scheme: str = DEFAULT_PARAMS.scheme) -> SyncReport:
+    """Make the index hold exactly the active recordings, from the fingerprints in the ledger
+    (those of the current ``scheme``: see ``refingerprint`` for the others)."""
     active = set(session.execute(
         select(Recording.id).where(Recording.status == RecordingStatus.ACTIVE)).scalars())
     present = set(index.recording_ids())
@@ -273,14 +335,43 @@ def sync_index(session: Session, index: FingerprintIndex) -> SyncReport:
     for recording_id in extra:
         index.remove(recording_id)
     missing = sorted(active - present)
+    added = 0
     for start in range(0, len(missing), 200):
         chunk = missing[start:start + 200]
         rows = session.execute(
             select(Recording.id, Recording.duration, RecordingFingerprint.data)
             .join(RecordingFingerprint, RecordingFingerprint.recording_id == Recording.id)
-            .where(Recording.id.in_(chunk), RecordingFingerprint.kind == LANDMARKS)).all()
+            .where(Recording.id.in_(chunk), RecordingFingerprint.kind == LANDMARKS,
+                   RecordingFingerprint.scheme == scheme)).all()
         for recording_id, duration, data in rows:
             index.add(recording_id, decode_landmarks(data), duration)
-    if extra or missing:
+            added += 1
+    if extra or added:
         index.save()
-    return SyncReport(added=len(missing), removed=len(extra))
+    return SyncReport(added=added, removed=len(extra))
+
+
+def open_synced_index(directory: Path, transaction: Transaction, references: ReferenceStore,
+                      *, rebuild: bool = False,
+                      on_progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[FingerprintIndex, SyncReport]:
+    """The search index in ``directory``, in line with the ledger: fingerprints of an older
+    scheme are computed again from the reference audio, an index of another scheme (or a
+    damaged one, or any with ``rebuild``) is built afresh from the ledger."""
+    with transaction() as session:
+        stale = stale_fingerprints(session)
+        if rebuild:
+            stale = list(session.execute(select(Recording.id).where(
+                Recording.status == RecordingStatus.ACTIVE).order_by(Recording.id)).scalars())
+    refreshed, unrefreshable = refingerprint(transaction, references, stale, on_progress)
+    try:
+        index = FingerprintIndex.open(directory)
+        usable = not rebuild and index.scheme in (None, DEFAULT_PARAMS.scheme)
+    except IndexFormatError:
+        usable = False
+    if not usable:
+        shutil.rmtree(directory, ignore_errors=True)
+        index = FingerprintIndex.open(directory)
+    with transaction() as session:
+        report = sync_index(session, index)
+    return index, SyncReport(report.added, report.removed, refreshed, unrefreshable)

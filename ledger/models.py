@@ -78,6 +78,8 @@ class Recording(Base):
     duration: Mapped[float] = mapped_column(Float)
     source_name: Mapped[str] = mapped_column(String(1000))
     source_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # The decoded reference audio in the reference store (fingerprints.reference), if kept.
+    reference_audio: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=RecordingStatus.ACTIVE, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -97,6 +99,8 @@ class RecordingFingerprint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))  # "chromaprint", "landmarks-v1", ...
+    # The extractor's parameters; a fingerprint of an older scheme is computed again.
+    scheme: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
     recording: Mapped[Recording] = relationship(back_populates="fingerprints")

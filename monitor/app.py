@@ -4,13 +4,18 @@ the web console) start here. Nothing is opened until it is first asked for."""
 from __future__ import annotations
 
 import getpass
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from config import Settings
 from fingerprints import FingerprintIndex, Matcher
-from fingerprints.catalog import DecodeLimits, sync_index
+from fingerprints.catalog import CatalogStore, DecodeLimits, SyncReport, open_synced_index
+from fingerprints.reference import ReferenceStore
 from ledger.clock import Clock, SystemClock
 from ledger.db import Ledger, open_ledger
+
+log = logging.getLogger(__name__)
 
 
 def default_actor() -> str:
@@ -37,14 +42,31 @@ class App:
         return self._ledger
 
     @property
+    def references(self) -> ReferenceStore:
+        return ReferenceStore(self.settings.references_dir)
+
+    @property
     def index(self) -> FingerprintIndex:
         """The search index, brought in line with the ledger's active recordings."""
         if self._index is None:
-            index = FingerprintIndex.open(self.settings.index_dir)
-            with self.ledger.read() as session:
-                sync_index(session, index)
-            self._index = index
+            self._index, report = open_synced_index(self.settings.index_dir, self.ledger.write,
+                                                    self.references)
+            if report.refreshed or report.unrefreshable:
+                log.warning("fingerprinted %d recording(s) again for the current scheme; "
+                            "%d could not be (reference audio missing)",
+                            report.refreshed, report.unrefreshable)
         return self._index
+
+    def rebuild_index(self, on_progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Fingerprint every active recording again from its reference audio, and rebuild."""
+        self._index, report = open_synced_index(self.settings.index_dir, self.ledger.write,
+                                                self.references, rebuild=True,
+                                                on_progress=on_progress)
+        return report
+
+    @property
+    def catalog_store(self) -> CatalogStore:
+        return CatalogStore(index=self.index, references=self.references)
 
     def matcher(self) -> Matcher:
         return Matcher(self.index, min_confidence=self.settings.matching.min_confidence)

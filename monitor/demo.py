@@ -93,7 +93,7 @@ def build_catalog(app: App, folder: Path,
     files = [p for p in collect_audio_files([folder], [".wav"]) if p.name not in known]
     if files:
         import_files(files, holder_id=holder_id, transaction=app.ledger.write, clock=app.clock,
-                     index=app.index, limits=app.decode_limits, actor=app.actor,
+                     store=app.catalog_store, limits=app.decode_limits, actor=app.actor,
                      duplicate_similarity=app.settings.catalog.duplicate_similarity,
                      overrides=overrides, on_outcome=on_outcome)
     return holder_id

@@ -53,7 +53,7 @@ def import_(
             fail("no audio files found in " + ", ".join(map(str, paths)))
         with built.ledger.read() as session:
             holder_id = get_holder(session, holder).id
-        index = built.index
+        store = built.catalog_store
         progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                             MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
                             disable=as_json or not err_console.is_terminal)
@@ -72,7 +72,7 @@ def import_(
             task = progress.add_task("importing", total=len(files))
             outcomes = import_files(
                 files, holder_id=holder_id, transaction=built.ledger.write, clock=built.clock,
-                index=index, limits=built.decode_limits, actor=built.actor,
+                store=store, limits=built.decode_limits, actor=built.actor,
                 duplicate_similarity=built.settings.catalog.duplicate_similarity,
                 overrides=overrides, on_outcome=report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ImportStatus}
@@ -126,6 +126,27 @@ def remove(
             rec = remove_recording(session, built.clock, index, recording_id=recording_id,
                                    actor=built.actor)
             typer.echo(f"Removed recording {rec.id} ({rec.title!r}); it will no longer match.")
+
+
+@app.command("reindex")
+def reindex(ctx: typer.Context) -> None:
+    """Fingerprint every active recording again from its stored reference audio and rebuild
+    the search index (after an upgrade that changed the fingerprint, or a damaged index)."""
+    built: App = ctx.obj
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+                        disable=not err_console.is_terminal)
+    with user_errors(), progress:
+        task = progress.add_task("fingerprinting", total=None)
+        report = built.rebuild_index(
+            lambda done, total: progress.update(task, completed=done, total=total))
+    typer.echo(f"Fingerprinted {report.refreshed} recording(s) again; the index holds "
+               f"{report.added}.")
+    if report.unrefreshable:
+        err_console.print(Text(f"{report.unrefreshable} recording(s) have no reference audio "
+                               "and keep their old fingerprint: import them again.",
+                               style="yellow"))
+        raise typer.Exit(1)
 
 
 @app.command("conflicts")

@@ -182,3 +182,33 @@ def test_interrupted_import_resumes_without_duplicates(cli: Cli, catalog_dir: Pa
                            str(catalog_dir / "track-16.wav"), "--holder", "Acme Music", "--json")
     assert [line["status"] for line in rerun] == ["duplicate", "imported"]
     assert len(cli.json_lines("catalog", "list", "--json")) == 2
+
+
+def test_reference_audio_is_kept_and_reindex_rebuilds_from_it(cli: Cli,
+                                                              catalog_dir: Path) -> None:
+    _add_holders(cli)
+    cli("catalog", "import", str(catalog_dir / "track-17.wav"), str(catalog_dir / "track-18.wav"),
+        "--holder", "Acme Music")
+    references = list((Path(cli.env["COPYGUARD_HOME"]) / "references").rglob("*.flac"))
+    assert len(references) == 2
+    out = cli("catalog", "reindex").stdout
+    assert "Fingerprinted 2 recording(s) again; the index holds 2." in out
+    assert cli.json_lines("identify", "--json", str(catalog_dir / "track-18.wav"))[0][
+        "match"]["title"] == "track-18"
+
+
+def test_fingerprints_of_an_older_scheme_are_made_again(cli: Cli, catalog_dir: Path,
+                                                        database_url: str) -> None:
+    """After an upgrade changes the fingerprint scheme, the catalog still matches: stale
+    fingerprints are recomputed from the reference audio and the index is rebuilt."""
+    _add_holders(cli)
+    cli("catalog", "import", str(catalog_dir / "track-19.wav"), "--holder", "Acme Music")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE recording_fingerprints SET scheme = 'pair-v0', data = :junk "
+                          "WHERE kind = 'landmarks-v1'"), {"junk": b"not a fingerprint"})
+    engine.dispose()
+    manifest = Path(cli.env["COPYGUARD_HOME"]) / "index" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace("pair-v1", "pair-v0"))
+    lines = cli.json_lines("identify", "--json", str(catalog_dir / "track-19.wav"))
+    assert lines[0]["match"]["title"] == "track-19"
