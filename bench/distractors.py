@@ -7,8 +7,8 @@ which must never match a forward query), then synthesized tracks
 :data:`DISTRACTOR_SEED_BASE` on. Scale 10 uses a prefix of scale 100's distractors.
 
 Landmarks are cached in shards of :data:`SHARD_SIZE` recordings under
-``<cache>/distractors-<key>/``; the key hashes the landmark, synthesis and decoding code, so a
-change there recomputes them. Reads no settings.
+``<cache>/distractors-<key>/``; the key hashes the fingerprints package's code, so a change
+there recomputes them (older cache directories are left for the user to delete). Reads no settings.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import pickle
 import time
 from collections.abc import Sequence
@@ -25,10 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-import fingerprints.audio as audio_module
-import fingerprints.decode as decode_module
-import fingerprints.landmarks as landmarks_module
-import fingerprints.synth as synth_module
+import fingerprints
 from bench.corpus import Track
 from bench.measure import cpu_seconds
 from fingerprints import (
@@ -150,10 +148,13 @@ def load_shard(path: Path) -> Shard:
 
 
 def code_key() -> str:
-    """Hash of the code that distractor landmarks depend on."""
+    """Hash of the code distractor landmarks depend on: the whole fingerprints package (what
+    a Landmarks holds grows with the index's needs, so no narrower set of modules is safe)."""
     digest = hashlib.sha256(repr(LandmarkParams()).encode())
-    for module in (audio_module, decode_module, landmarks_module, synth_module):
-        digest.update(Path(module.__file__ or "").read_bytes())
+    package = Path(fingerprints.__file__ or "").parent
+    for source in sorted(package.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -175,7 +176,7 @@ def _compute_shard(job: tuple[tuple[DistractorSpec, ...], Path]) -> tuple[float,
             samples = synthesize_track(int(value), spec.seconds, SAMPLE_RATE)
         audio = Audio(samples=samples, sample_rate=SAMPLE_RATE)
         shard.append((spec.recording_id, extract_landmarks(audio), audio.duration))
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_suffix(f".tmp-{os.getpid()}")  # concurrent runs may share a cache
     with temporary.open("wb") as stream:
         pickle.dump(shard, stream, protocol=pickle.HIGHEST_PROTOCOL)
     temporary.replace(path)  # a shard file exists only once it is complete

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,8 @@ def parse_options(argv: list[str]) -> Options:
 def run(options: Options, command: str) -> report.BenchReport:
     started = time.perf_counter()
     machine = describe_machine(REPO)
+    options.cache.mkdir(parents=True, exist_ok=True)
+    library = distractors.code_key()
     corpus.ensure_packages()
     catalog = corpus.package_tracks(corpus.CATALOG_PACKAGE)
     if options.tracks is not None and options.tracks < len(catalog):
@@ -133,24 +137,32 @@ def run(options: Options, command: str) -> report.BenchReport:
         phase = time.perf_counter()
         specs = distractors.plan(catalog, prints.audio_seconds, scale)
         shards, cost = distractors.ensure_shards(specs, options.cache, options.workers)
-        directory = options.cache / f"index-x{scale}"
-        build = build_index(directory, scale, prints, shards)
-        log.info("scale x%d: %d recordings, %.1f h, %d hashes, built in %.0f s", scale,
-                 build.recordings, build.audio_seconds / 3600, build.hashes, build.build_seconds)
-        scale_run = run_queries(directory, build, query_set, LATENCY_CASE, options.workers,
-                                options.min_confidence)
+        # A directory of this run's own: concurrent runs may share the cache.
+        directory = Path(tempfile.mkdtemp(prefix=f"index-x{scale}-", dir=options.cache))
+        try:
+            build = build_index(directory, scale, prints, shards)
+            log.info("scale x%d: %d recordings, %.1f h, %d hashes, built in %.0f s", scale,
+                     build.recordings, build.audio_seconds / 3600, build.hashes,
+                     build.build_seconds)
+            scale_run = run_queries(directory, build, query_set, LATENCY_CASE,
+                                    options.workers, options.min_confidence)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
         scored = score(scale_run, query_set.queries, cases, options.tolerance)
         scales.append(report.ScaleReport(scale_run, scored, cost,
                                          time.perf_counter() - phase))
         log.info("scale x%d done in %.0f s: mean top-1 %.1f %%, negatives matched %.1f %%",
                  scale, scales[-1].wall_seconds, 100 * scored.mean_accuracy,
                  100 * scored.negative_false_positive_rate)
+    if distractors.code_key() != library:
+        log.warning("the fingerprints package changed during the run: figures may mix versions")
     return report.BenchReport(
         machine=machine, command=command, quick=options.quick, seed=options.seed,
         tolerance=options.tolerance, workers=options.workers, catalog=tuple(catalog),
         prints=prints, cases=cases, queries=query_set.queries, skipped=query_set.skipped,
         query_seconds=query_seconds, scales=tuple(scales),
         wall_seconds=time.perf_counter() - started,
+        library_code=library, library_changed=distractors.code_key() != library,
     )
 
 

@@ -1,7 +1,7 @@
 """Making the benchmark's query set: altered catalog excerpts and negative queries.
 
-A query is stored as float32 samples at the matcher's rate in ``<cache>/queries-<key>/``, beside
-``manifest.json`` listing every :class:`Query`. The key hashes everything a query depends on
+A query is stored as float32 samples at the matcher's rate in ``<cache>/queries-<shape>-<key>/``,
+beside ``manifest.json`` listing every :class:`Query`. The key hashes everything a query depends on
 (seed, counts, the catalog, the alteration and synthesis code), so a rerun reuses the set and
 any change makes a new one. Each positive query is cut from a catalog track with a second of
 context on either side, altered as its :class:`bench.cases.Case` says, and turned into a file
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.audio as bench_audio
 import fingerprints.alter as alter
+import fingerprints.decode as decode
 import fingerprints.synth as synth
 from bench import negatives
 from bench.audio import (
@@ -70,37 +73,57 @@ def load_or_make(plan: QueryPlan, tracks: Sequence[Track], unrelated: UnrelatedM
                  cache: Path, workers: int) -> QuerySet:
     """The query set of ``plan``, from the cache when it is there, made otherwise."""
     key = _cache_key(plan, tracks)
-    directory = cache / f"queries-{key}"
-    manifest = directory / "manifest.json"
-    if manifest.exists():
-        data = json.loads(manifest.read_text())
-        if data.get("format") == _FORMAT:
-            log.info("query set %s from the cache (%d queries)", key, len(data["queries"]))
-            return QuerySet(directory, tuple(Query(**q) for q in data["queries"]),
-                            tuple(data["skipped"]))
-    for stale in cache.glob("queries-*"):  # one query set at a time: they are gigabytes
-        shutil.rmtree(stale, ignore_errors=True)
-    directory.mkdir(parents=True)
+    # Query sets are gigabytes: a new one replaces older ones of the same shape (a full run's
+    # set survives --quick runs and the other way round).
+    prefix = f"queries-{len(tracks)}t{plan.excerpts_per_track}x{len(plan.cases)}c-"
+    directory = cache / f"{prefix}{key}"
+    found = _load(directory)
+    if found is not None:
+        log.info("query set %s from the cache (%d queries)", key, len(found.queries))
+        return found
+    building = cache / f"building-{key}-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
     log.info("making queries: %d cases x %d excerpts x %d tracks, %d negatives (%d workers)",
              len(plan.cases), plan.excerpts_per_track, len(tracks),
              sum(plan.negatives_per_kind.values()), workers)
-    jobs = [_TrackJob(track, plan, unrelated, directory) for track in tracks]
+    jobs = [_TrackJob(track, plan, unrelated, building) for track in tracks]
     queries: list[Query] = []
     skipped: list[str] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        negative_jobs = negatives.jobs(plan.negatives_per_kind, plan.seed, unrelated,
-                                       directory)
+        negative_jobs = negatives.jobs(plan.negatives_per_kind, plan.seed, unrelated, building)
         negative_futures = [pool.submit(negatives.make, job) for job in negative_jobs]
         for done, (made, why) in enumerate(pool.map(_make_track_queries, jobs), start=1):
             queries += made
             skipped += why
             if done % 5 == 0 or done == len(jobs):
                 log.info("queries made for %d/%d tracks", done, len(jobs))
-        negative_queries = [query for future in negative_futures for query in future.result()]
-    queries += negative_queries
-    manifest.write_text(json.dumps({"format": _FORMAT, "key": key, "skipped": skipped,
-                                    "queries": [asdict(q) for q in queries]}))
-    return QuerySet(directory, tuple(queries), tuple(skipped))
+        queries += [query for future in negative_futures for query in future.result()]
+    (building / "manifest.json").write_text(json.dumps(
+        {"format": _FORMAT, "key": key, "skipped": skipped,
+         "queries": [asdict(q) for q in queries]}))
+    try:
+        building.rename(directory)  # atomic: a set exists only once complete
+    except OSError:  # a concurrent run finished the same set first
+        shutil.rmtree(building, ignore_errors=True)
+    for stale in cache.glob(f"{prefix}*"):
+        if stale != directory:
+            shutil.rmtree(stale, ignore_errors=True)
+    result = _load(directory)
+    if result is None:
+        raise RuntimeError(f"query set {directory} vanished while it was being made")
+    return result
+
+
+def _load(directory: Path) -> QuerySet | None:
+    try:
+        data = json.loads((directory / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("format") != _FORMAT:
+        return None
+    return QuerySet(directory, tuple(Query(**q) for q in data["queries"]),
+                    tuple(data["skipped"]))
 
 
 def _cache_key(plan: QueryPlan, tracks: Sequence[Track]) -> str:
@@ -110,7 +133,7 @@ def _cache_key(plan: QueryPlan, tracks: Sequence[Track]) -> str:
                         sorted(plan.negatives_per_kind.items()), plan.seed)).encode())
     for track in tracks:
         digest.update(f"{track.recording_id}:{track.path}:{track.duration:.3f}".encode())
-    for module in (alter, synth, negatives):
+    for module in (alter, synth, decode, bench_audio, negatives):
         digest.update(Path(module.__file__ or "").read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:12]

@@ -63,6 +63,8 @@ class BenchReport:
     query_seconds: float  # making (or loading) the query set
     scales: tuple[ScaleReport, ...]
     wall_seconds: float
+    library_code: str  # hash of the fingerprints package's sources at the start
+    library_changed: bool  # the package's sources changed while the benchmark ran
 
 
 def write_json(report: BenchReport, directory: Path) -> Path:
@@ -77,6 +79,8 @@ def write_json(report: BenchReport, directory: Path) -> Path:
         "tolerance_seconds": report.tolerance,
         "workers": report.workers,
         "wall_seconds": report.wall_seconds,
+        "library_code": report.library_code,
+        "library_changed": report.library_changed,
         "catalog": {
             "tracks": [{"recording_id": t.recording_id, "name": t.name, "path": str(t.path),
                         "duration": t.duration} for t in report.catalog],
@@ -150,6 +154,9 @@ def _preamble(report: BenchReport) -> str:
     negatives = len(report.queries) - positives
     scales = ", ".join(f"x{s.score.scale}" for s in report.scales)
     kind = "**Quick smoke run (not the reference figures).** " if report.quick else ""
+    if report.library_changed:
+        kind += ("**The fingerprints package changed while this ran: the figures may mix "
+                 "versions.** ")
     return "\n".join([
         "## Identification (`make bench-identify`)",
         "",
@@ -157,7 +164,8 @@ def _preamble(report: BenchReport) -> str:
         f"on {report.workers} worker processes.",
         "",
         f"Machine: {m.cpu_model}, {m.cores} cores, {m.memory_bytes / 2**30:.0f} GiB RAM, "
-        f"Python {m.python}. Date: {m.date}. Commit: `{m.git_commit}`. Load average at the "
+        f"Python {m.python}. Date: {m.date}. Commit: `{m.git_commit}` (fingerprints sources "
+        f"`{report.library_code}`). Load average at the "
         f"start: {m.load_average[0]:.2f} (other work on the machine skews the timings).",
         "",
         f"Catalog: {len(report.catalog)} tracks of Debian's `wesnoth-1.16-music` "

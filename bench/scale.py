@@ -160,11 +160,11 @@ def _latency_run(directory: Path, query_directory: Path, queries: tuple[Query, .
     before = memory()
     load = os.getloadavg()[0]
     matcher = _matcher(directory, min_confidence)
-    audio = [_load(query_directory, query) for query in queries]
-    for clip in audio[:WARM_UP_QUERIES]:
-        matcher.match(clip)
+    for query in queries[:WARM_UP_QUERIES]:
+        matcher.match(_load(query_directory, query))
     latencies = []
-    for clip in audio:
+    for query in queries:
+        clip = _load(query_directory, query)  # one at a time: the RSS is the matcher's
         started = time.perf_counter()
         matcher.match(clip)
         latencies.append(time.perf_counter() - started)

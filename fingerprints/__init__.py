@@ -5,7 +5,9 @@
 - :func:`extract_landmarks`: spectral peak-pair hashes (:mod:`fingerprints.landmarks`).
 - :class:`FingerprintIndex`: an on-disk, memory-mapped index of many recordings' landmarks.
 - :class:`Matcher`: finds which indexed recording a query contains, where, and with what
-  calibrated confidence (:mod:`fingerprints.matcher`).
+  calibrated confidence (:mod:`fingerprints.matcher`); through speed, pitch and tempo changes
+  with the invariant peak-group hashes of :mod:`fingerprints.triplets` and
+  :mod:`fingerprints.invariant` (tuned by :class:`InvariantParams`).
 - :func:`chromaprint_fingerprint` / :func:`chromaprint_similarity`: whole-recording comparison.
 - :func:`synthesize_track` / :func:`write_wav`: deterministic synthetic music for tests.
 
@@ -19,6 +21,7 @@ from fingerprints.chroma import chromaprint_fingerprint, chromaprint_similarity
 from fingerprints.decode import decode_bytes, decode_file
 from fingerprints.errors import DecodeError, FingerprintError, IndexFormatError
 from fingerprints.index import FingerprintIndex, IndexStats
+from fingerprints.invariant import InvariantParams
 from fingerprints.landmarks import (
     LandmarkParams,
     Landmarks,
@@ -36,6 +39,7 @@ __all__ = [
     "FingerprintIndex",
     "IndexFormatError",
     "IndexStats",
+    "InvariantParams",
     "LandmarkParams",
     "Landmarks",
     "Match",

@@ -89,11 +89,16 @@ class LandmarkParams:
         """Names everything that must be equal for two fingerprints' hashes to be comparable."""
         return (
             f"pair-v1:sr={self.sample_rate}:n_fft={self.n_fft}:hop={self.hop}"
-            f":bits={_F1_BITS}/{_DF_BITS}/{_DT_BITS}"
+            f":bits={_F1_BITS}/{_DF_BITS}/{_DT_BITS}:peaks=interpolated"
         )
 
 
 DEFAULT_PARAMS = LandmarkParams()
+
+
+def anchor_bins(hashes: np.ndarray) -> np.ndarray:
+    """The anchor frequency bin each pair hash holds in its top bits."""
+    return np.asarray(hashes, dtype=np.uint32) >> (_DF_BITS + _DT_BITS)
 
 
 def _empty(dtype: type[np.generic]) -> np.ndarray:
@@ -116,6 +121,8 @@ class Landmarks:
     scheme: str = DEFAULT_PARAMS.scheme  # hash layout and analysis parameters (see LandmarkParams)
     peak_times: np.ndarray = field(default_factory=lambda: _empty(np.uint32))
     peak_freqs: np.ndarray = field(default_factory=lambda: _empty(np.uint16))
+    # float32 frequency of each peak in bins, refined between bins (for frequency ratios).
+    peak_bins: np.ndarray = field(default_factory=lambda: _empty(np.float32))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -202,6 +209,22 @@ def find_peaks(spec_db: np.ndarray, params: LandmarkParams) -> tuple[np.ndarray,
     return frames[order].astype(np.uint32), bins[order].astype(np.uint16)
 
 
+def interpolate_bins(spec_db: np.ndarray, frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Each peak's frequency in (fractional) bins: the vertex of a parabola through the dB
+    levels of its bin and the two next to it (accurate to about a tenth of a bin)."""
+    if len(frames) == 0:
+        return _empty(np.float32)
+    rows = frames.astype(np.int64)
+    centre = bins.astype(np.int64)
+    below = spec_db[rows, np.maximum(centre - 1, 0)].astype(np.float64)
+    level = spec_db[rows, centre].astype(np.float64)
+    above = spec_db[rows, np.minimum(centre + 1, spec_db.shape[1] - 1)].astype(np.float64)
+    curvature = below - 2.0 * level + above
+    safe = np.where(curvature < 0.0, curvature, -1.0)
+    delta = np.where(curvature < 0.0, 0.5 * (below - above) / safe, 0.0)
+    return (centre + np.clip(delta, -0.5, 0.5)).astype(np.float32)
+
+
 def pair_peaks(
     peak_frames: np.ndarray, peak_bins: np.ndarray, params: LandmarkParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -281,6 +304,7 @@ def extract_query_landmarks(
         scheme=params.scheme,
         peak_times=parts[0].peak_times,
         peak_freqs=parts[0].peak_freqs,
+        peak_bins=parts[0].peak_bins,
     )
 
 
@@ -288,7 +312,8 @@ def extract_landmarks(audio: Audio, *, params: LandmarkParams | None = None) -> 
     """Compute the landmark fingerprint of ``audio`` (resampled to ``params.sample_rate``)."""
     params = params or DEFAULT_PARAMS
     samples = resample(audio, params.sample_rate).samples
-    peak_frames, peak_bins = find_peaks(spectrogram_db(samples, params), params)
+    spec_db = spectrogram_db(samples, params)
+    peak_frames, peak_bins = find_peaks(spec_db, params)
     hashes, times, freqs = pair_peaks(peak_frames, peak_bins, params)
     return Landmarks(
         hashes=hashes,
@@ -299,4 +324,5 @@ def extract_landmarks(audio: Audio, *, params: LandmarkParams | None = None) -> 
         scheme=params.scheme,
         peak_times=peak_frames,
         peak_freqs=peak_bins,
+        peak_bins=interpolate_bins(spec_db, peak_frames, peak_bins),
     )

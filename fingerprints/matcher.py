@@ -13,7 +13,10 @@ Matching a query:
    not hashes, so that one chord's burst of hashes counts once). For a clear match, fit ref
    time against query time (the slope is the speed) and re-collect the hits along that line;
 5. calibrate (see :func:`calibrated_confidence`) and keep matches of at least
-   ``min_confidence``.
+   ``min_confidence``;
+6. if no pair match is confident, try the speed/pitch/tempo-invariant peak groups
+   (:mod:`fingerprints.invariant`), which find resampled, pitch-shifted and time-stretched
+   copies, and merge the two candidate lists.
 
 Reads no settings: thresholds are keyword arguments of :class:`Matcher`.
 """
@@ -27,6 +30,7 @@ import numpy as np
 
 from fingerprints.audio import Audio
 from fingerprints.index import FingerprintIndex, Hits
+from fingerprints.invariant import InvariantMatch, InvariantParams, match_invariant
 from fingerprints.landmarks import LandmarkParams, Landmarks, extract_query_landmarks
 
 # Resolution of the speed search (0.1 %).
@@ -87,6 +91,7 @@ class Matcher:
         coincidence_rate: float = 0.3,
         confidence_margin: float = 16.0,
         confidence_spread: float = 2.5,
+        invariant: InvariantParams | None = InvariantParams(),
     ) -> None:
         # min_confidence: match() returns None below this.
         # landmark_params: how query landmarks are extracted; must give the index's scheme.
@@ -101,6 +106,8 @@ class Matcher:
         # coincidence_rate: aligned frames per second of matched span that unrelated music
         #   reaches through shared tempo and key (added to the random chance score).
         # confidence_margin/_spread: the logistic of calibrated_confidence.
+        # invariant: the speed/pitch/tempo-invariant path, tried when the pair landmarks give
+        #   no confident match (None: pair landmarks only).
         self.index = index
         self.min_confidence = min_confidence
         self.landmark_params = landmark_params or LandmarkParams()
@@ -118,6 +125,7 @@ class Matcher:
         self.coincidence_rate = coincidence_rate
         self.confidence_margin = confidence_margin
         self.confidence_spread = confidence_spread
+        self.invariant = invariant
 
     def match(self, audio: Audio) -> Match | None:
         """The best match of at least ``min_confidence``, or None."""
@@ -137,6 +145,35 @@ class Matcher:
         """Like :meth:`candidates` for already extracted query landmarks."""
         if self.index.scheme is not None and query.scheme != self.index.scheme:
             raise ValueError(f"query scheme {query.scheme!r} differs from {self.index.scheme!r}")
+        matches = self._match_pairs(query, limit)
+        if self.invariant is not None and (
+            not matches or matches[0].confidence < self.min_confidence
+        ):
+            found = match_invariant(self.index, query.peak_times, query.peak_bins, self.invariant)
+            merged = {m.recording_id: m for m in matches}
+            for candidate in found:
+                converted = self._convert(candidate, query.frame_seconds)
+                known = merged.get(converted.recording_id)
+                if known is None or converted.confidence > known.confidence:
+                    merged[converted.recording_id] = converted
+            matches = sorted(merged.values(), key=lambda m: (m.confidence, m.score), reverse=True)
+        return matches[:limit]
+
+    def _convert(self, found: InvariantMatch, frame: float) -> Match:
+        start, end = found.first_frame, found.last_frame
+        return Match(
+            recording_id=int(self.index.slot_recording_id(np.array([found.slot]))[0]),
+            confidence=found.confidence,
+            query_start=start * frame,
+            query_end=end * frame,
+            ref_start=(found.offset + found.time_factor * start) * frame,
+            speed=round(found.time_factor, 4),
+            pitch_semitones=round(12.0 * math.log2(found.freq_factor), 2),
+            score=found.score,
+            chance_score=found.chance,
+        )
+
+    def _match_pairs(self, query: Landmarks, limit: int) -> list[Match]:
         if len(query.hashes) == 0 or len(self.index) == 0:
             return []
         hits = self.index.lookup(query.hashes, max_postings=self.max_postings)

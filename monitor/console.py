@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from config import ConfigError
@@ -16,6 +17,13 @@ from fingerprints import FingerprintError
 from ledger.errors import LedgerError
 
 err_console = Console(stderr=True, highlight=False)
+
+
+def progress_bar(*, quiet: bool = False) -> Progress:
+    """A progress bar on stderr; shown only on a terminal, and never when ``quiet``."""
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+                    disable=quiet or not err_console.is_terminal)
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:

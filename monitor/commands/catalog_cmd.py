@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import or_, select
@@ -24,7 +23,7 @@ from fingerprints.metadata import load_metadata_csv
 from ledger.holders import get_holder
 from ledger.models import OwnershipConflict, Recording, RecordingStatus, RightsHolder
 from monitor.app import App
-from monitor.console import emit_json, err_console, fail, user_errors
+from monitor.console import emit_json, err_console, fail, progress_bar, user_errors
 
 app = typer.Typer(help="Register and manage catalog recordings.", no_args_is_help=True)
 
@@ -54,9 +53,7 @@ def import_(
         with built.ledger.read() as session:
             holder_id = get_holder(session, holder).id
         store = built.catalog_store
-        progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
-                            disable=as_json or not err_console.is_terminal)
+        progress = progress_bar(quiet=as_json)
 
         def report(outcome: ImportOutcome) -> None:
             progress.advance(task)
@@ -133,9 +130,7 @@ def reindex(ctx: typer.Context) -> None:
     """Fingerprint every active recording again from its stored reference audio and rebuild
     the search index (after an upgrade that changed the fingerprint, or a damaged index)."""
     built: App = ctx.obj
-    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
-                        disable=not err_console.is_terminal)
+    progress = progress_bar()
     with user_errors(), progress:
         task = progress.add_task("fingerprinting", total=None)
         report = built.rebuild_index(

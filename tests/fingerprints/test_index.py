@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fingerprints import (
@@ -92,7 +94,7 @@ def test_stats_count_recordings_hashes_and_bytes(catalog_index: FingerprintIndex
     stats = catalog_index.stats()
     assert stats.recordings == 30
     assert stats.hashes > 30 * 40 * 50  # 30 recordings of >= 40 s, >= 50 hashes per second
-    assert stats.bytes_on_disk >= stats.hashes * 14
+    assert stats.bytes_on_disk >= stats.hashes * 4
 
 
 def test_save_leaves_no_temporary_files_and_two_generations_at_most(index_copy: Path) -> None:
@@ -102,7 +104,7 @@ def test_save_leaves_no_temporary_files_and_two_generations_at_most(index_copy: 
         index.save()
     names = sorted(path.name for path in index_copy.iterdir())
     assert not [name for name in names if name.endswith(".tmp")]
-    assert len([name for name in names if name.startswith("hashes-")]) <= 2
+    assert len([name for name in names if name.startswith("keys-")]) <= 2
 
 
 def test_damaged_manifest_raises_index_format_error(index_copy: Path) -> None:
@@ -112,7 +114,7 @@ def test_damaged_manifest_raises_index_format_error(index_copy: Path) -> None:
 
 
 def test_missing_array_file_raises_index_format_error(index_copy: Path) -> None:
-    for path in index_copy.glob("times-*.npy"):
+    for path in index_copy.glob("peak_times-*.npy"):
         path.unlink()
     with pytest.raises(IndexFormatError):
         FingerprintIndex.open(index_copy)
@@ -123,3 +125,32 @@ def test_landmarks_of_another_scheme_are_refused(catalog: Catalog, index_copy: P
     other = extract_landmarks(decode_file(catalog.paths[100]), params=LandmarkParams(hop=128))
     with pytest.raises(ValueError, match="scheme"):
         index.add(999, other, catalog.durations[100])
+
+
+def test_index_of_an_older_format_raises_index_format_error(index_copy: Path) -> None:
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    manifest["format"] = "copyguard-landmark-index-1"
+    (index_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError):
+        FingerprintIndex.open(index_copy)
+
+
+def test_index_of_other_quad_parameters_raises_index_format_error(index_copy: Path) -> None:
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    manifest["quad_scheme"] = "tri-v0"
+    (index_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError):
+        FingerprintIndex.open(index_copy)
+
+
+def test_peaks_of_removed_recordings_are_compacted_away(
+    catalog: Catalog, index_copy: Path
+) -> None:
+    index = FingerprintIndex.open(index_copy)
+    slot_of_101 = 1  # recordings were added in id order
+    times_before, _ = index.peaks(slot_of_101)
+    index.remove(100)
+    index.save()
+    times_after, bins_after = FingerprintIndex.open(index_copy).peaks(0)
+    assert np.array_equal(times_after, times_before)
+    assert len(bins_after) == len(times_after)

@@ -89,3 +89,21 @@ def test_scheme_names_the_analysis_parameters() -> None:
 def test_invalid_target_zone_is_refused() -> None:
     with pytest.raises(ValueError):
         LandmarkParams(max_dt=64)
+
+
+def test_interpolated_peak_bins_lie_within_half_a_bin_of_the_peak_bins(music: Audio) -> None:
+    landmarks = extract_landmarks(music)
+    offsets = landmarks.peak_bins - landmarks.peak_freqs.astype(np.float32)
+    assert len(offsets) == len(landmarks.peak_times)
+    assert np.all(np.abs(offsets) <= 0.5)
+    assert np.std(offsets) > 0.05  # really refined, not just copied
+
+
+def test_a_pure_tone_gets_its_frequency_to_a_tenth_of_a_bin() -> None:
+    params = LandmarkParams()
+    frequency = 1000.3
+    seconds = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * frequency * seconds)).astype(np.float32)
+    landmarks = extract_landmarks(Audio(tone, SAMPLE_RATE), params=params)
+    assert len(landmarks.peak_bins) > 0
+    assert np.median(landmarks.peak_bins) == pytest.approx(frequency / params.bin_hz, abs=0.1)

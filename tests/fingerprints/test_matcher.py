@@ -12,6 +12,7 @@ from fingerprints import (
     Audio,
     FingerprintIndex,
     Matcher,
+    alter,
     decode_file,
     synthesize_track,
     write_wav,
@@ -165,3 +166,60 @@ def test_empty_index_matches_nothing(tmp_path: Path) -> None:
     matcher = Matcher(FingerprintIndex.open(tmp_path / "empty"))
     audio = Audio(synthesize_track(1, 5.0, SAMPLE_RATE), SAMPLE_RATE)
     assert matcher.match(audio) is None
+
+
+# Speed (resampling), pitch (rubberband, tempo kept) and tempo (rubberband, pitch kept)
+# changes, as (alteration, amount, expected speed, expected pitch in semitones).
+ALTERATIONS = [
+    ("speed", 0.92, 0.92, 12 * np.log2(0.92)),
+    ("speed", 0.97, 0.97, 12 * np.log2(0.97)),
+    ("speed", 1.03, 1.03, 12 * np.log2(1.03)),
+    ("speed", 1.08, 1.08, 12 * np.log2(1.08)),
+    ("speed", 1.25, 1.25, 12 * np.log2(1.25)),
+    ("pitch", -2.0, 1.0, -2.0),
+    ("pitch", -1.0, 1.0, -1.0),
+    ("pitch", 1.0, 1.0, 1.0),
+    ("pitch", 2.0, 1.0, 2.0),
+    ("tempo", 0.9, 0.9, 0.0),
+    ("tempo", 0.95, 0.95, 0.0),
+    ("tempo", 1.05, 1.05, 0.0),
+    ("tempo", 1.1, 1.1, 0.0),
+]
+
+
+@pytest.mark.parametrize(("kind", "amount", "speed", "pitch"), ALTERATIONS)
+def test_speed_pitch_and_tempo_changes_are_matched_and_measured(
+    catalog: Catalog, matcher: Matcher, kind: str, amount: float, speed: float, pitch: float
+) -> None:
+    start = 12.0
+    source = decode_file(catalog.paths[117])
+    piece = alter.excerpt(source.samples, SAMPLE_RATE, start, 14.0)
+    change = {"speed": alter.change_speed, "pitch": alter.shift_pitch,
+              "tempo": alter.change_tempo}[kind]
+    query = change(piece, SAMPLE_RATE, amount)[: 10 * SAMPLE_RATE]
+    match = matcher.match(Audio(query, SAMPLE_RATE))
+    assert match is not None, matcher.candidates(Audio(query, SAMPLE_RATE), 3)
+    assert match.recording_id == 117
+    assert match.speed == pytest.approx(speed, abs=0.005)
+    assert match.pitch_semitones == pytest.approx(pitch, abs=0.1)
+    # Reference seconds = ref_start + (t - query_start) * speed: query second 0 is `start`.
+    assert abs(match.ref_start - match.query_start * match.speed - start) <= 0.5
+
+
+def test_altered_unrelated_music_is_not_matched(matcher: Matcher) -> None:
+    for seed, change in ((9100, 1.08), (9101, 0.92)):
+        other = synthesize_track(seed, 12.0, SAMPLE_RATE)
+        for altered in (alter.change_speed(other, SAMPLE_RATE, change),
+                        alter.shift_pitch(other, SAMPLE_RATE, 2.0)):
+            candidates = matcher.candidates(Audio(altered, SAMPLE_RATE))
+            assert all(c.confidence < 0.5 for c in candidates)
+
+
+def test_pair_landmarks_alone_miss_a_pitch_shift_the_invariant_path_finds(
+    catalog: Catalog, catalog_index: FingerprintIndex
+) -> None:
+    piece = alter.excerpt(decode_file(catalog.paths[104]).samples, SAMPLE_RATE, 7.3, 10.0)
+    query = Audio(alter.shift_pitch(piece, SAMPLE_RATE, 2.0), SAMPLE_RATE)
+    assert Matcher(catalog_index, invariant=None).match(query) is None
+    match = Matcher(catalog_index).match(query)
+    assert match is not None and match.recording_id == 104
