@@ -8,7 +8,8 @@ which must never match a forward query), then synthesized tracks
 
 Landmarks are cached in shards of :data:`SHARD_SIZE` recordings under
 ``<cache>/distractors-<key>/``; the key hashes the fingerprints package's code, so a change
-there recomputes them (older cache directories are left for the user to delete). Reads no settings.
+there recomputes them; directories of older code are removed once idle for an hour. Reads no
+settings.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import math
 import os
 import pickle
+import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -103,6 +105,7 @@ def ensure_shards(specs: Sequence[DistractorSpec], cache: Path,
     """
     directory = cache / f"distractors-{code_key()}"
     directory.mkdir(parents=True, exist_ok=True)
+    _prune(cache, directory)
     reversed_specs = [s for s in specs if s.source.startswith("reversed:")]
     synth_count = len(specs) - len(reversed_specs)
     groups: list[tuple[tuple[DistractorSpec, ...], int]] = [
@@ -133,6 +136,14 @@ def ensure_shards(specs: Sequence[DistractorSpec], cache: Path,
     wall = time.perf_counter() - started
     computed = sum(len(group) for group, _ in missing)
     return uses, DistractorCost(computed, audio_seconds, cpu, wall)
+
+
+def _prune(cache: Path, current: Path, idle_seconds: float = 3600.0) -> None:
+    """Remove the shards of older fingerprints code (about a gigabyte each at x100) once
+    nothing has written to them for ``idle_seconds``, so a concurrent run is left alone."""
+    for other in cache.glob("distractors-*"):
+        if other != current and time.time() - other.stat().st_mtime > idle_seconds:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _synth_spec(number: int) -> DistractorSpec:

@@ -13,12 +13,15 @@ with its own defaults unless ``--min-confidence`` is given.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from bench.audio import UnrelatedMusic
 from bench.cases import LATENCY_CASE, all_cases
 from bench.catalog import fingerprint_tracks
 from bench.measure import describe_machine
-from bench.queries import QueryPlan, load_or_make
+from bench.queries import QueryPlan, QuerySet, load_or_make
 from bench.results import score
 from bench.scale import build_index, run_queries
 
@@ -47,6 +50,7 @@ class Options:
     tolerance: float
     min_confidence: float | None
     excerpts: int
+    scaled_excerpts: int | None  # excerpts per track and case matched at scales above 1
     tracks: int | None
     cases: tuple[str, ...] | None
     cache: Path
@@ -71,6 +75,9 @@ def parse_options(argv: list[str]) -> Options:
                         help="Matcher min_confidence (default: the Matcher's own default)")
     parser.add_argument("--excerpts", type=int, default=None,
                         help="excerpts per track and case (default 5, --quick 2)")
+    parser.add_argument("--scaled-excerpts", type=int, default=None,
+                        help="match only the first N excerpts per track and case at scales "
+                             "above 1 (default: all), to fit the larger catalogs in less time")
     parser.add_argument("--tracks", type=int, default=None,
                         help="use only this many catalog tracks, evenly spread (default all)")
     parser.add_argument("--cases", default=None,
@@ -99,14 +106,17 @@ def parse_options(argv: list[str]) -> Options:
     return Options(
         scales=scales, quick=args.quick, workers=max(1, args.workers), seed=args.seed,
         tolerance=args.tolerance, min_confidence=args.min_confidence,
-        excerpts=args.excerpts or (2 if args.quick else 5),
+        excerpts=args.excerpts or (2 if args.quick else 5), scaled_excerpts=args.scaled_excerpts,
         tracks=args.tracks or (6 if args.quick else None), cases=cases,
         cache=args.cache, results=args.results,
         document=REPO / "BENCHMARKS.md" if write_doc else None,
     )
 
 
-def run(options: Options, command: str) -> report.BenchReport:
+def run(options: Options, command: str,
+        publish: Callable[[report.BenchReport], None]) -> report.BenchReport:
+    """Run the benchmark; ``publish`` gets the report after every scale (a long run that is
+    stopped keeps what it measured)."""
     started = time.perf_counter()
     machine = describe_machine(REPO)
     options.cache.mkdir(parents=True, exist_ok=True)
@@ -133,6 +143,17 @@ def run(options: Options, command: str) -> report.BenchReport:
         log.info("not a query source: %s", note)
 
     scales: list[report.ScaleReport] = []
+
+    def result(done: list[report.ScaleReport]) -> report.BenchReport:
+        return report.BenchReport(
+            machine=machine, command=command, quick=options.quick, seed=options.seed,
+            tolerance=options.tolerance, workers=options.workers, catalog=tuple(catalog),
+            prints=prints, cases=cases, queries=query_set.queries, skipped=query_set.skipped,
+            query_seconds=query_seconds, scales=tuple(done),
+            wall_seconds=time.perf_counter() - started,
+            library_code=library, library_changed=distractors.code_key() != library,
+        )
+
     for scale in options.scales:
         phase = time.perf_counter()
         specs = distractors.plan(catalog, prints.audio_seconds, scale)
@@ -144,26 +165,31 @@ def run(options: Options, command: str) -> report.BenchReport:
             log.info("scale x%d: %d recordings, %.1f h, %d hashes, built in %.0f s", scale,
                      build.recordings, build.audio_seconds / 3600, build.hashes,
                      build.build_seconds)
-            scale_run = run_queries(directory, build, query_set, LATENCY_CASE,
+            matched = _subset(query_set, options.scaled_excerpts if scale > 1 else None)
+            scale_run = run_queries(directory, build, matched, LATENCY_CASE,
                                     options.workers, options.min_confidence)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        scored = score(scale_run, query_set.queries, cases, options.tolerance)
-        scales.append(report.ScaleReport(scale_run, scored, cost,
-                                         time.perf_counter() - phase))
+        scored = score(scale_run, matched.queries, cases, options.tolerance)
+        excerpts = min(options.excerpts, options.scaled_excerpts or options.excerpts)
+        scales.append(report.ScaleReport(scale_run, scored, cost, time.perf_counter() - phase,
+                                         excerpts if scale > 1 else options.excerpts))
         log.info("scale x%d done in %.0f s: mean top-1 %.1f %%, negatives matched %.1f %%",
                  scale, scales[-1].wall_seconds, 100 * scored.mean_accuracy,
                  100 * scored.negative_false_positive_rate)
+        publish(result(scales))
     if distractors.code_key() != library:
         log.warning("the fingerprints package changed during the run: figures may mix versions")
-    return report.BenchReport(
-        machine=machine, command=command, quick=options.quick, seed=options.seed,
-        tolerance=options.tolerance, workers=options.workers, catalog=tuple(catalog),
-        prints=prints, cases=cases, queries=query_set.queries, skipped=query_set.skipped,
-        query_seconds=query_seconds, scales=tuple(scales),
-        wall_seconds=time.perf_counter() - started,
-        library_code=library, library_changed=distractors.code_key() != library,
-    )
+    return result(scales)
+
+
+def _subset(query_set: QuerySet, excerpts: int | None) -> QuerySet:
+    """The negatives and the first ``excerpts`` excerpts of every track and case."""
+    if excerpts is None:
+        return query_set
+    kept = tuple(q for q in query_set.queries
+                 if q.recording_id is None or int(q.query_id.rsplit("-", 1)[1]) < excerpts)
+    return dataclasses.replace(query_set, queries=kept)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,20 +199,28 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_options(arguments)
     command = "make bench-identify" + (
         f" BENCH_ARGS='{shlex.join(arguments)}'" if arguments else "")
+    # SIGTERM ends the run like Ctrl-C, so that temporary indexes are removed.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    json_path = report.results_path(options.results, options.quick)
+    published: list[str] = []
+
+    def publish(partial: report.BenchReport) -> None:
+        report.write_json(partial, json_path)
+        markdown = report.markdown(partial)
+        if options.document is not None:
+            report.update_document(options.document, markdown)
+        published[:] = [markdown]
+        log.info("results so far written to %s%s", json_path,
+                 f" and {options.document.name}" if options.document is not None else "")
+
     try:
-        result = run(options, command)
+        run(options, command, publish)
     except corpus.CorpusError as error:
         log.error("%s", error)
         return 2
-    json_path = report.write_json(result, options.results)
-    log.info("results written to %s", json_path)
-    markdown = report.markdown(result)
-    if options.document is not None:
-        report.update_document(options.document, markdown)
-        log.info("tables written into %s", options.document)
-    else:
+    if options.document is None:
         log.info("BENCHMARKS.md left alone (partial run; --write-doc forces it)")
-    sys.stdout.write(markdown + "\n")
+    sys.stdout.write("".join(published) + "\n")
     return 0
 
 

@@ -45,6 +45,7 @@ class ScaleReport:
     score: ScaleScore
     distractor_cost: DistractorCost
     wall_seconds: float
+    excerpts: int  # excerpts per track and case matched at this scale
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,13 @@ class BenchReport:
     library_changed: bool  # the package's sources changed while the benchmark ran
 
 
-def write_json(report: BenchReport, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+def results_path(directory: Path, quick: bool) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"identify-{'quick-' if report.quick else ''}{stamp}.json"
+    return directory / f"identify-{'quick-' if quick else ''}{stamp}.json"
+
+
+def write_json(report: BenchReport, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "machine": dataclasses.asdict(report.machine),
         "command": report.command,
@@ -97,6 +101,7 @@ def write_json(report: BenchReport, directory: Path) -> Path:
         "queries": [dataclasses.asdict(query) for query in report.queries],
         "scales": [{
             "scale": s.score.scale,
+            "excerpts_per_track_and_case": s.excerpts,
             "wall_seconds": s.wall_seconds,
             "build": dataclasses.asdict(s.run.build),
             "distractor_cost": dataclasses.asdict(s.distractor_cost),
@@ -111,8 +116,9 @@ def write_json(report: BenchReport, directory: Path) -> Path:
             "outcomes": [dataclasses.asdict(o) for o in s.run.outcomes],
         } for s in report.scales],
     }
-    path.write_text(json.dumps(data, indent=1))
-    return path
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1))
+    temporary.replace(path)
 
 
 def _case_json(case: CaseResult) -> dict[str, Any]:
@@ -239,7 +245,7 @@ def _case_table(report: BenchReport, first: ScaleReport) -> str:
     head = ("| case | n | top-1 | recording only | wrong rec. | goal | result "
             "| ref_start err. median / p95 | speed err. median / p95 | pitch err. median / p95 "
             "| match time median / p95 |")
-    head += "".join(f" top-1 x{s.score.scale} |" for s in others)
+    head += "".join(f" top-1 x{s.score.scale}{_subset_note(report, s)} |" for s in others)
     rule = "|" + " --- |" * (11 + len(others))
     rows = [head, rule]
     for number, case in enumerate(first.score.cases):
@@ -263,6 +269,13 @@ def _case_table(report: BenchReport, first: ScaleReport) -> str:
             + "\n".join(rows))
 
 
+def _subset_note(report: BenchReport, scale: ScaleReport) -> str:
+    first = report.scales[0]
+    if scale.excerpts >= first.excerpts:
+        return ""
+    return f" ({scale.excerpts} of {first.excerpts} excerpts)"
+
+
 def _negative_table(report: BenchReport) -> str:
     first = report.scales[0]
     head = "| negatives | n |" + "".join(f" matched x{s.score.scale} |" for s in report.scales)
@@ -282,8 +295,8 @@ def _scaling_table(report: BenchReport) -> str:
             "| index arrays in memory (per hour) | build | distractors computed |",
             "|" + " --- |" * 8]
     speed = ["| catalog | latency median / p95 | load average | serving RSS (before index) "
-             "| worker peak RSS | mean top-1 | worst case | wrong rec. | negatives matched "
-             "| wall time |", "|" + " --- |" * 10]
+             "| worker peak RSS | queries (positive + negative) | mean top-1 | worst case "
+             "| wrong rec. | negatives matched | wall time |", "|" + " --- |" * 11]
     for s in report.scales:
         b = s.run.build
         hours = b.audio_seconds / 3600
@@ -301,7 +314,9 @@ def _scaling_table(report: BenchReport) -> str:
             f"| x{b.scale} | {_spread(latency, ' ms', 1000, 1)} | "
             f"{s.run.latency.load_average:.2f} | {_bytes(s.run.latency.memory_after.rss)} "
             f"({_bytes(s.run.latency.memory_before_index.rss)}) | "
-            f"{_bytes(s.run.worker_peak_rss)} | {_pct(s.score.mean_accuracy)} | "
+            f"{_bytes(s.run.worker_peak_rss)} | "
+            f"{s.score.positive_queries} + {s.score.negative_queries} | "
+            f"{_pct(s.score.mean_accuracy)} | "
             f"{worst.label if worst else '-'}: {_pct(worst.accuracy if worst else None)} | "
             f"{_pct(s.score.positive_wrong_rate, 2)} | "
             f"{_pct(s.score.negative_false_positive_rate, 2)} | "

@@ -48,7 +48,8 @@ class Match:
     ref_start: float  # seconds into the reference recording aligned with query_start
     speed: float  # 1.0 = unchanged; > 1 = the query plays faster than the reference
     pitch_semitones: float  # 0.0 = unchanged
-    score: int  # distinct query frames with landmarks aligned to the reference (evidence)
+    score: int  # distinct query frames aligned to the reference: by pair landmarks, or for a
+    # speed/pitch/tempo change by peaks confirmed on the reference (fingerprints.invariant)
     chance_score: float = 0.0  # score that unrelated audio would reach here by chance
 
 

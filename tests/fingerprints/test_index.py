@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fingerprints import (
+    SAMPLE_RATE,
     Audio,
     FingerprintIndex,
     IndexFormatError,
     LandmarkParams,
+    Landmarks,
     Matcher,
+    alter,
     decode_file,
     extract_landmarks,
 )
@@ -154,3 +159,24 @@ def test_peaks_of_removed_recordings_are_compacted_away(
     times_after, bins_after = FingerprintIndex.open(index_copy).peaks(0)
     assert np.array_equal(times_after, times_before)
     assert len(bins_after) == len(times_after)
+
+
+def test_index_rebuilt_from_stored_landmarks_finds_pitch_shifted_copies(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    # The lead's database keeps Landmarks as np.savez of the dataclass fields.
+    buffer = io.BytesIO()
+    landmarks = extract_landmarks(decode_file(catalog.paths[107]))
+    np.savez(buffer, **{f.name: getattr(landmarks, f.name) for f in fields(Landmarks)})
+    buffer.seek(0)
+    with np.load(buffer) as arrays:
+        stored = Landmarks(**{f.name: (arrays[f.name].item() if arrays[f.name].ndim == 0
+                                       else arrays[f.name]) for f in fields(Landmarks)})
+    index = FingerprintIndex.open(tmp_path / "rebuilt")
+    index.add(7, stored, catalog.durations[107])
+    index.save()
+    piece = alter.excerpt(decode_file(catalog.paths[107]).samples, SAMPLE_RATE, 12.5, 10.0)
+    query = Audio(alter.shift_pitch(piece, SAMPLE_RATE, -1.0), SAMPLE_RATE)
+    match = Matcher(FingerprintIndex.open(tmp_path / "rebuilt")).match(query)
+    assert match is not None and match.recording_id == 7
+    assert match.pitch_semitones == pytest.approx(-1.0, abs=0.1)
