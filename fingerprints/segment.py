@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -144,27 +146,24 @@ def array_names(family: str) -> list[str]:
     return [*names, "starts"] if family in PACKED else names
 
 
-def atomic_save_array(path: Path, array: np.ndarray) -> None:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temporary file beside ``path``, fsync it, then rename it into place, so
+    a reader (or a crash) never sees half a file."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.save(stream, np.ascontiguousarray(array))
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def atomic_save_array(path: Path, array: np.ndarray) -> None:
+    _atomic_write(path, lambda stream: np.save(stream, np.ascontiguousarray(array)))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
