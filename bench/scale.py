@@ -45,6 +45,10 @@ class IndexBuild:
     bytes_in_memory: int  # the index arrays, were they all resident
     build_seconds: float  # wall clock, from landmarks in memory/cache to a saved index
     build_peak_rss: int
+    # Of bytes_in_memory: the hash tables' arrays with an element per entry (what lookups
+    # read, at random), and the peak table (read only to verify a few candidates a query).
+    entry_bytes: int = 0
+    peak_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,28 @@ def _build(directory: Path, scale: int, catalog: CatalogPrints,
     return IndexBuild(
         scale=scale, recordings=stats.recordings, audio_seconds=seconds, hashes=stats.hashes,
         bytes_on_disk=stats.bytes_on_disk, bytes_in_memory=_array_bytes(directory),
+        entry_bytes=_array_bytes(directory, kind="entries"),
+        peak_bytes=_array_bytes(directory, kind="peaks"),
         build_seconds=build_seconds, build_peak_rss=memory().peak_rss,
     )
 
 
-def _array_bytes(directory: Path) -> int:
-    """Bytes of the current generation's arrays (what memory holds when all is paged in)."""
+# The index's arrays by kind: distinct keys (hashes; recording slots for the peak table) and
+# where each key's entries start, bounded by the key space rather than the catalog's hours;
+# the peak table; the rest have an element per stored hash entry.
+_ARRAY_KINDS = {"keys": "keys", "starts": "keys", "quad_keys": "keys", "quad_starts": "keys",
+                "peak_keys": "keys", "peak_starts": "keys",
+                "peak_times": "peaks", "peak_bins": "peaks"}
+
+
+def _array_bytes(directory: Path, *, kind: str | None = None) -> int:
+    """Bytes of the current generation's arrays (what memory holds when all is paged in), or
+    of those of one kind ("keys", "peaks", "entries")."""
     try:
         generation = json.loads((directory / "manifest.json").read_text())["generation"]
-        files = sorted(directory.glob(f"*-{generation}.npy"))
+        files = sorted(path for path in directory.glob(f"*-{generation}.npy")
+                       if kind is None or _ARRAY_KINDS.get(
+                           path.name.removesuffix(f"-{generation}.npy"), "entries") == kind)
         return sum(int(np.load(path, mmap_mode="r").nbytes) for path in files)
     except (OSError, KeyError, ValueError):
         return 0

@@ -4,19 +4,26 @@ Three tables (:class:`~fingerprints.segment.Segment` families), all derived from
 :class:`Landmarks` alone, so an index can be rebuilt from stored fingerprints without decoding
 audio:
 
-- *peaks*: every recording's spectral peaks (frame, bin in 1/16 bin), sorted by slot. An
-  entry of the other two tables names its anchor peak by its position here (a *peak number*),
-  which gives the recording, the anchor frame and the anchor frequency at 4 bytes an entry.
-- *pairs*: the landmark pair hashes (:mod:`fingerprints.landmarks`) with their anchor peak,
-  saved packed: the distinct hashes and where each one's entries start.
+- *pairs*: the landmark pair hashes (:mod:`fingerprints.landmarks`), each with its anchor's
+  position on the index's *frame line*: every recording's frames laid one after another, so
+  that one uint32 names both the recording (whose stretch of the line it falls in) and the
+  anchor frame, at 4 bytes an entry (the anchor's bin is part of the hash).
 - *quads*: the speed/pitch-invariant peak-group hashes (:mod:`fingerprints.triplets`) with
-  their anchor peak and span (frames from the anchor to the group's last peak).
+  their anchor's place on the frame line, its bin and the group's span (frames from the
+  anchor to its last peak): 7 bytes an entry.
+- *peaks*: every recording's spectral peaks (frame, bin in 1/16 bin), by recording. Only the
+  verification of a few candidates a query reads them, so they need not stay in memory.
+
+Lookups touch only the hash tables, which are what must fit in memory; the frame line holds
+2**32 frames (27,000 hours at 23 ms a frame). Every table is saved packed: the distinct keys
+and where each one's entries start.
 
 Layout on disk (one directory)::
 
     manifest.json                    format, generation, schemes, frame length, recordings
-    keys|peaks|starts-<gen>.npy      pairs: distinct hashes, anchor peak numbers, starts
-    quad_keys|peaks|spans-<gen>.npy  quads: hashes, anchor peak numbers, spans
+                                     (id, duration, frames of each, in slot order)
+    keys|frames|starts-<gen>.npy     pairs: distinct hashes, anchor frames, starts
+    quad_keys|frames|bins|spans|starts-<gen>.npy  quads
     peak_keys|times|bins|starts-<gen>.npy  peaks: slots, frames, bins (1/16 bin), starts
 
 A save writes a new generation of array files, then replaces ``manifest.json`` atomically
@@ -25,9 +32,10 @@ one, so a crash at any point leaves a readable index. Arrays are opened with
 ``mmap_mode="r"``: a large index is paged in on demand and shared between processes.
 
 In memory each table is a large sorted *main* segment (as loaded) plus a small sorted *delta*
-of recordings added since; peak numbers run through the main peaks, then the delta's. A
-removal only marks the recording's slot dead, and lookups drop hits on dead slots. ``save``
-merges everything into compact main segments and renumbers slots and peaks. Reads no settings.
+of recordings added since; a new recording's stretch of the frame line follows all earlier
+ones. A removal only marks the recording's slot dead, and lookups drop hits on dead slots.
+``save`` merges everything into compact main segments and renumbers slots and frames. Reads no
+settings.
 """
 
 from __future__ import annotations
@@ -53,12 +61,14 @@ from fingerprints.segment import (
 )
 from fingerprints.triplets import DEFAULT_TRIPLET_PARAMS, make_triplets, reference_hashes
 
-_FORMAT = "copyguard-landmark-index-2"
+_FORMAT = "copyguard-landmark-index-3"
 _MANIFEST = "manifest.json"
 _PREFIX = {"pairs": "", "quads": "quad_", "peaks": "peak_"}
 _FAMILIES = ("peaks", "pairs", "quads")
 # Fixed-point scale of stored fractional bins.
 BIN_SCALE = 16
+# Frames the uint32 frame line holds.
+MAX_FRAMES = 2**32
 
 
 @dataclass(frozen=True)
@@ -103,12 +113,13 @@ class FingerprintIndex:
         self._generation = 0
         self._slot_ids: list[int] = []  # slot -> recording_id
         self._slot_durations: list[float] = []
+        self._frame_counts: list[int] = []  # slot -> frames it takes on the frame line
+        self._bases_array: np.ndarray | None = None
         self._alive: list[bool] = []
         self._slot_of: dict[int, int] = {}  # live recording_id -> slot
         self._main = {family: Segment.empty(family) for family in _FAMILIES}
         self._delta = {family: Segment.empty(family) for family in _FAMILIES}
         self._pending: dict[str, list[Segment]] = {family: [] for family in _FAMILIES}
-        self._pending_peaks = 0
         self._alive_array: np.ndarray | None = None
 
     # -- opening and saving -------------------------------------------------------------
@@ -142,8 +153,8 @@ class FingerprintIndex:
             index.bin_hz = manifest["bin_hz"]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise IndexFormatError(f"{path}: unreadable fingerprint index: {error}") from error
-        for recording_id, duration in recordings:
-            index._new_slot(int(recording_id), float(duration))
+        for recording_id, duration, frames in recordings:
+            index._new_slot(int(recording_id), float(duration), int(frames))
         return index
 
     def save(self) -> None:
@@ -162,7 +173,8 @@ class FingerprintIndex:
             "scheme": self.scheme,
             "frame_seconds": self.frame_seconds,
             "bin_hz": self.bin_hz,
-            "recordings": [[self._slot_ids[s], self._slot_durations[s]] for s in live_slots],
+            "recordings": [[self._slot_ids[s], self._slot_durations[s], self._frame_counts[s]]
+                           for s in live_slots],
         }
         atomic_write_text(self.directory / _MANIFEST, json.dumps(manifest))
         self._remove_old_generations(generation)
@@ -171,6 +183,8 @@ class FingerprintIndex:
         durations = [self._slot_durations[slot] for slot in live_slots]
         self._generation = generation
         self._slot_ids, self._slot_durations = ids, durations
+        self._frame_counts = [self._frame_counts[slot] for slot in live_slots]
+        self._bases_array = None
         self._alive = [True] * len(ids)
         self._alive_array = None
         self._slot_of = {recording_id: slot for slot, recording_id in enumerate(ids)}
@@ -183,11 +197,14 @@ class FingerprintIndex:
         live_slots = [slot for slot, is_alive in enumerate(self._alive) if is_alive]
         renumber = np.full(max(1, len(self._alive)), np.iinfo(np.uint32).max, dtype=np.uint32)
         renumber[live_slots] = np.arange(len(live_slots), dtype=np.uint32)
-        # Peaks: drop dead slots' peaks and number the rest afresh, keeping their order.
+        # Live recordings' stretches of the frame line, laid end to end afresh.
+        old_bases = self._bases()
+        counts = np.asarray(self._frame_counts, dtype=np.int64)
+        new_bases = np.zeros(len(counts), dtype=np.int64)
+        new_bases[live_slots] = np.cumsum(counts[live_slots]) - counts[live_slots]
         peak_slots = np.concatenate([self._main["peaks"].entry_keys(),
                                      self._delta["peaks"].entry_keys()])
         keep_peak = alive[peak_slots.astype(np.int64)]
-        new_number = np.cumsum(keep_peak, dtype=np.int64) - 1
         merged = {
             "peaks": Segment.sorted_from("peaks", renumber[peak_slots[keep_peak]], {
                 name: np.concatenate([np.asarray(self._main["peaks"].columns[name]),
@@ -200,10 +217,12 @@ class FingerprintIndex:
             keys = np.concatenate([part.entry_keys() for part in parts])
             columns = {name: np.concatenate([np.asarray(part.columns[name]) for part in parts])
                        for name in PAYLOAD[family]}
-            peaks = columns["peaks"].astype(np.int64)
-            keep = keep_peak[peaks]
+            frames = columns["frames"].astype(np.int64)
+            slots = self._frame_slots(frames)
+            keep = alive[slots]
             columns = {name: column[keep] for name, column in columns.items()}
-            columns["peaks"] = new_number[peaks[keep]]
+            slots = slots[keep]
+            columns["frames"] = frames[keep] - old_bases[slots] + new_bases[slots]
             segment = Segment.sorted_from(family, keys[keep], columns)
             merged[family] = segment.packed() if family in PACKED else segment
         return merged, live_slots
@@ -230,17 +249,26 @@ class FingerprintIndex:
             raise ValueError(
                 f"landmarks of scheme {landmarks.scheme!r} cannot join an index of {self.scheme!r}"
             )
-        tables = _recording_tables(landmarks)
+        tables = recording_tables(landmarks)
+        peak_columns = tables["peaks"][1]
+        peak_times = np.asarray(peak_columns["times"], dtype=np.int64)
+        frames = int(peak_times.max()) + 1 if len(peak_times) else 0
+        base = sum(self._frame_counts)
+        if base + frames > MAX_FRAMES:
+            raise ValueError(f"the index is full ({MAX_FRAMES} frames); split the catalog")
         self.remove(recording_id)
-        slot = self._new_slot(int(recording_id), float(duration))
-        first_peak = len(self._main["peaks"]) + len(self._delta["peaks"]) + self._pending_peaks
+        slot = self._new_slot(int(recording_id), float(duration), frames)
         for family, (keys, columns) in tables.items():
             if family == "peaks":
                 keys = np.full(len(keys), slot, dtype=np.uint32)
-                self._pending_peaks += len(keys)
+                payload = columns
             else:
-                columns["peaks"] = columns["peaks"] + first_peak
-            self._pending[family].append(Segment.sorted_from(family, keys, columns))
+                anchors = np.asarray(columns["peaks"], dtype=np.int64)
+                payload = {"frames": peak_times[anchors] + base}
+                if family == "quads":
+                    payload["bins"] = np.asarray(peak_columns["bins"])[anchors]
+                    payload["spans"] = columns["spans"]
+            self._pending[family].append(Segment.sorted_from(family, keys, payload))
 
     def remove(self, recording_id: int) -> bool:
         """Forget ``recording_id``; True if it was present. Takes effect at once for lookups."""
@@ -270,14 +298,14 @@ class FingerprintIndex:
     @property
     def memory_mapped(self) -> bool:
         """True when the stored hashes are read from disk on demand (an opened index)."""
-        return isinstance(self._main["pairs"].columns["peaks"], np.memmap)
+        return isinstance(self._main["pairs"].columns["frames"], np.memmap)
 
     def stats(self) -> IndexStats:
         self._flush_pending()
         alive = self._alive_mask()
-        peaks = [np.asarray(self._main["pairs"].columns["peaks"]),
-                 np.asarray(self._delta["pairs"].columns["peaks"])]
-        live_hashes = int(np.count_nonzero(alive[self._peak_slots(np.concatenate(peaks))]))
+        frames = [np.asarray(self._main["pairs"].columns["frames"]),
+                  np.asarray(self._delta["pairs"].columns["frames"])]
+        live_hashes = int(np.count_nonzero(alive[self._frame_slots(np.concatenate(frames))]))
         on_disk = 0
         if self.directory.exists():
             on_disk = sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
@@ -306,7 +334,8 @@ class FingerprintIndex:
     def lookup_quads(self, hashes: np.ndarray, *, max_postings: int | None = None) -> QuadHits:
         """Like :meth:`lookup` for the speed/pitch-invariant quad hashes."""
         rows, columns = self._lookup("quads", np.asarray(hashes, dtype=np.uint32), max_postings)
-        return QuadHits(rows, columns["slots"], columns["times"], columns["bins"],
+        return QuadHits(rows, columns["slots"], columns["times"],
+                        columns["bins"].astype(np.float64) / BIN_SCALE,
                         columns["spans"].astype(np.float64))
 
     def peaks(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +353,7 @@ class FingerprintIndex:
         self, family: str, query: np.ndarray, max_postings: int | None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Rows and payload of the hits on live recordings (payload as int64), with the
-        anchor peaks' "slots", "times" and "bins" added."""
+        anchors' "slots" and "times" (frames in their recording) added."""
         self._flush_pending()
         # Sorted keys read the sorted tables in order: about twice as fast as at random.
         order = np.argsort(query, kind="stable")
@@ -333,50 +362,44 @@ class FingerprintIndex:
                  for segment in (self._main[family], self._delta[family]) if len(segment)]
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
-            names = [*PAYLOAD[family], "slots", "times", "bins"]
+            names = [*PAYLOAD[family], "slots", "times"]
             return empty, {name: empty for name in names}
         rows = order[np.concatenate([part[0] for part in parts])]
         columns = {name: np.concatenate([part[1][name] for part in parts])
                    for name in PAYLOAD[family]}
-        slots = self._peak_slots(columns["peaks"])
+        slots = self._frame_slots(columns["frames"])
         keep = self._alive_mask()[slots]
         columns = {name: column[keep] for name, column in columns.items()}
-        columns["times"], columns["bins"] = self._peak_columns(columns["peaks"])
-        columns["slots"] = slots[keep]
+        slots = slots[keep]
+        columns["times"] = columns["frames"] - self._bases()[slots]
+        columns["slots"] = slots
         return rows[keep], columns
 
-    def _peak_columns(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(frames, fractional bins) of the peaks with these peak numbers."""
-        main, delta = self._main["peaks"], self._delta["peaks"]
-        in_main = numbers < len(main)
-        times = np.empty(len(numbers), dtype=np.int64)
-        bins = np.empty(len(numbers), dtype=np.float64)
-        for segment, chosen, base in ((main, in_main, 0), (delta, ~in_main, len(main))):
-            if np.any(chosen):
-                where = numbers[chosen] - base
-                times[chosen] = np.asarray(segment.columns["times"][where])
-                bins[chosen] = np.asarray(segment.columns["bins"][where])
-        return times, bins / BIN_SCALE
-
-    def _peak_slots(self, numbers: np.ndarray) -> np.ndarray:
-        main, delta = self._main["peaks"], self._delta["peaks"]
-        numbers = np.asarray(numbers, dtype=np.int64)
-        in_main = numbers < len(main)
-        slots = np.empty(len(numbers), dtype=np.int64)
-        slots[in_main] = main.key_of(numbers[in_main])
-        slots[~in_main] = delta.key_of(numbers[~in_main] - len(main))
-        return slots
+    def _frame_slots(self, frames: np.ndarray) -> np.ndarray:
+        """The slot whose stretch of the frame line holds each of ``frames``."""
+        positions = np.searchsorted(self._bases(), np.asarray(frames, dtype=np.int64),
+                                    side="right")
+        return positions.astype(np.int64) - 1
 
     # -- internals ----------------------------------------------------------------------
 
-    def _new_slot(self, recording_id: int, duration: float) -> int:
+    def _new_slot(self, recording_id: int, duration: float, frames: int) -> int:
         slot = len(self._slot_ids)
         self._slot_ids.append(recording_id)
         self._slot_durations.append(duration)
+        self._frame_counts.append(frames)
+        self._bases_array = None
         self._alive.append(True)
         self._slot_of[recording_id] = slot
         self._alive_array = None
         return slot
+
+    def _bases(self) -> np.ndarray:
+        """Where each slot's stretch of the frame line starts (dead slots included)."""
+        if self._bases_array is None or len(self._bases_array) != len(self._frame_counts):
+            counts = np.asarray(self._frame_counts, dtype=np.int64)
+            self._bases_array = np.cumsum(counts) - counts
+        return self._bases_array
 
     def _alive_mask(self) -> np.ndarray:
         if self._alive_array is None or len(self._alive_array) != len(self._alive):
@@ -386,17 +409,16 @@ class FingerprintIndex:
     def _flush_pending(self) -> None:
         for family, pending in self._pending.items():
             if pending:
-                # Slots only grow, so sorting the peaks by slot keeps their numbering.
+                # Slots only grow, so the peaks stay in slot order.
                 parts = [self._delta[family], *pending]
                 keys = np.concatenate([part.keys for part in parts])
                 columns = {name: np.concatenate([part.columns[name] for part in parts])
                            for name in PAYLOAD[family]}
                 self._delta[family] = Segment.sorted_from(family, keys, columns)
                 self._pending[family] = []
-        self._pending_peaks = 0
 
 
-def _recording_tables(landmarks: Landmarks) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+def recording_tables(landmarks: Landmarks) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
     """Each table's (keys, payload) for one recording; peak numbers start at 0 here."""
     peak_times = np.asarray(landmarks.peak_times, dtype=np.int64)
     peak_freqs = np.asarray(landmarks.peak_freqs, dtype=np.int64)

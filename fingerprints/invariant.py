@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fingerprints.index import FingerprintIndex
+from fingerprints.landmarks import REFERENCE_PARAMS
 from fingerprints.triplets import DEFAULT_TRIPLET_PARAMS, TripletParams, make_triplets, query_probes
 
 
@@ -41,6 +42,9 @@ class InvariantParams:
 
     # Groups of the peak-group hashing (must be those the index was built with).
     triplets: TripletParams = DEFAULT_TRIPLET_PARAMS
+    # A query's strongest peaks per second that are grouped and verified: as dense as the
+    # references' peaks, so that both sides form the same groups.
+    peaks_per_second: float = REFERENCE_PARAMS.peaks_per_second
     # Width of a vote cell: frequency factor and rough time factor, in octaves.
     freq_vote_step: float = 0.0144  # 1 %
     time_vote_step: float = 0.06

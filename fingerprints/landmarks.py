@@ -58,7 +58,7 @@ class LandmarkParams:
     # Keep at most this many of the most prominent peaks per second (per 1-second block).
     peaks_per_second: float = 30.0
     # Pair each anchor with up to this many targets (more hashes: more robust, larger index).
-    fanout: int = 5
+    fanout: int = 8
     # Target zone: targets lie 1..max_dt frames after the anchor and within max_df bins of it.
     max_dt: int = 63
     max_df: int = 63
@@ -88,12 +88,17 @@ class LandmarkParams:
     def scheme(self) -> str:
         """Names everything that must be equal for two fingerprints' hashes to be comparable."""
         return (
-            f"pair-v1:sr={self.sample_rate}:n_fft={self.n_fft}:hop={self.hop}"
+            f"pair-v2:sr={self.sample_rate}:n_fft={self.n_fft}:hop={self.hop}"
             f":bits={_F1_BITS}/{_DF_BITS}/{_DT_BITS}:peaks=interpolated"
         )
 
 
+# Queries are analysed densely and references sparsely. A reference keeps only its strongest
+# peaks and pairs each with fewer targets, which is most of the index's size; a query's denser
+# peaks and wider fan-out still contain the reference's pairs, also when the alteration moved,
+# dropped or added peaks. (pair-v2 in the scheme: v1 references were as dense as queries.)
 DEFAULT_PARAMS = LandmarkParams()
+REFERENCE_PARAMS = LandmarkParams(peaks_per_second=20.0, fanout=2)
 
 
 def anchor_bins(hashes: np.ndarray) -> np.ndarray:
@@ -123,6 +128,8 @@ class Landmarks:
     peak_freqs: np.ndarray = field(default_factory=lambda: _empty(np.uint16))
     # float32 frequency of each peak in bins, refined between bins (for frequency ratios).
     peak_bins: np.ndarray = field(default_factory=lambda: _empty(np.float32))
+    # float32 prominence of each peak in dB (what thinning ranks by); empty if not known.
+    peak_strengths: np.ndarray = field(default_factory=lambda: _empty(np.float32))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -173,13 +180,16 @@ def _centred_max(values: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.moveaxis(_window_max(padded, size), 0, axis)
 
 
-def find_peaks(spec_db: np.ndarray, params: LandmarkParams) -> tuple[np.ndarray, np.ndarray]:
-    """Picked peaks as (frame indices, bin indices), sorted by frame then bin."""
+def find_peaks(
+    spec_db: np.ndarray, params: LandmarkParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Picked peaks as (frame indices, bin indices, prominences in dB), sorted by frame then
+    bin."""
     low = max(1, int(np.ceil(params.min_freq_hz / params.bin_hz)))
     high = params.max_freq_bin()
     band = spec_db[:, low : high + 1]
     if band.size == 0:
-        return _empty(np.uint32), _empty(np.uint16)
+        return _empty(np.uint32), _empty(np.uint16), _empty(np.float32)
     size = (2 * params.peak_time_radius + 1, 2 * params.peak_freq_radius + 1)
     local_max = _centred_max(_centred_max(band, size[0], axis=0), size[1], axis=1)
     background = ndimage.uniform_filter(
@@ -193,20 +203,42 @@ def find_peaks(spec_db: np.ndarray, params: LandmarkParams) -> tuple[np.ndarray,
     )
     frames, bins = np.nonzero(is_peak)
     if len(frames) == 0:
-        return _empty(np.uint32), _empty(np.uint16)
-    # Thin to the most prominent peaks of each one-second block.
-    block_frames = max(1, round(1.0 / params.frame_seconds))
-    per_block = max(1, round(params.peaks_per_second * block_frames * params.frame_seconds))
+        return _empty(np.uint32), _empty(np.uint16), _empty(np.float32)
     strength = prominence[frames, bins]
-    block = frames // block_frames
-    order = np.lexsort((-strength, block))
+    keep = np.sort(strongest_per_second(frames, strength, params.peaks_per_second,
+                                        params.frame_seconds))
+    frames, bins, strength = frames[keep], bins[keep] + low, strength[keep]
+    order = np.lexsort((bins, frames))
+    return (frames[order].astype(np.uint32), bins[order].astype(np.uint16),
+            strength[order].astype(np.float32))
+
+
+def strongest_per_second(frames: np.ndarray, strengths: np.ndarray, peaks_per_second: float,
+                         frame_seconds: float) -> np.ndarray:
+    """Positions of the strongest peaks of each one-second block of frames, at most
+    ``peaks_per_second`` a block (in no particular order)."""
+    block_frames = max(1, round(1.0 / frame_seconds))
+    per_block = max(1, round(peaks_per_second * block_frames * frame_seconds))
+    block = np.asarray(frames, dtype=np.int64) // block_frames
+    order = np.lexsort((-np.asarray(strengths, dtype=np.float64), block))
     sorted_block = block[order]
     first = np.searchsorted(sorted_block, sorted_block, side="left")
     rank = np.arange(len(order)) - first
-    keep = order[rank < per_block]
-    frames, bins = frames[keep], bins[keep] + low
-    order = np.lexsort((bins, frames))
-    return frames[order].astype(np.uint32), bins[order].astype(np.uint16)
+    return order[rank < per_block]
+
+
+def thinned_peaks(landmarks: Landmarks, peaks_per_second: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, fractional bins) of ``landmarks``' strongest peaks, at most
+    ``peaks_per_second``, by frame: a dense query's peaks at a sparse reference's density.
+    All peaks when their strengths are not known."""
+    times = np.asarray(landmarks.peak_times)
+    bins = np.asarray(landmarks.peak_bins)
+    strengths = np.asarray(landmarks.peak_strengths)
+    if len(strengths) != len(times) or len(times) == 0:
+        return times, bins
+    keep = np.sort(strongest_per_second(times, strengths, peaks_per_second,
+                                        landmarks.frame_seconds))
+    return times[keep], bins[keep]
 
 
 def interpolate_bins(spec_db: np.ndarray, frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -305,15 +337,17 @@ def extract_query_landmarks(
         peak_times=parts[0].peak_times,
         peak_freqs=parts[0].peak_freqs,
         peak_bins=parts[0].peak_bins,
+        peak_strengths=parts[0].peak_strengths,
     )
 
 
 def extract_landmarks(audio: Audio, *, params: LandmarkParams | None = None) -> Landmarks:
-    """Compute the landmark fingerprint of ``audio`` (resampled to ``params.sample_rate``)."""
-    params = params or DEFAULT_PARAMS
+    """Compute the landmark fingerprint of ``audio`` (resampled to ``params.sample_rate``);
+    by default the sparse fingerprint a catalog recording is indexed by (REFERENCE_PARAMS)."""
+    params = params or REFERENCE_PARAMS
     samples = resample(audio, params.sample_rate).samples
     spec_db = spectrogram_db(samples, params)
-    peak_frames, peak_bins = find_peaks(spec_db, params)
+    peak_frames, peak_bins, strengths = find_peaks(spec_db, params)
     hashes, times, freqs = pair_peaks(peak_frames, peak_bins, params)
     return Landmarks(
         hashes=hashes,
@@ -325,4 +359,5 @@ def extract_landmarks(audio: Audio, *, params: LandmarkParams | None = None) -> 
         peak_times=peak_frames,
         peak_freqs=peak_bins,
         peak_bins=interpolate_bins(spec_db, peak_frames, peak_bins),
+        peak_strengths=strengths,
     )

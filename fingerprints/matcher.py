@@ -31,7 +31,12 @@ import numpy as np
 from fingerprints.audio import Audio
 from fingerprints.index import FingerprintIndex, Hits
 from fingerprints.invariant import InvariantMatch, InvariantParams, match_invariant
-from fingerprints.landmarks import LandmarkParams, Landmarks, extract_query_landmarks
+from fingerprints.landmarks import (
+    LandmarkParams,
+    Landmarks,
+    extract_query_landmarks,
+    thinned_peaks,
+)
 
 # Resolution of the speed search (0.1 %).
 _SLOPE_STEP = 0.001
@@ -54,7 +59,7 @@ class Match:
 
 
 def calibrated_confidence(
-    score: int, chance_score: float, *, margin: float = 16.0, spread: float = 2.5
+    score: int, chance_score: float, *, margin: float = 10.0, spread: float = 2.5
 ) -> float:
     """Map a verified score to a confidence in [0, 1].
 
@@ -65,10 +70,12 @@ def calibrated_confidence(
     offsets and recordings), plus musical coincidence, a small rate per second of matched span
     (unrelated pieces with the same tempo and key share chord and drum events for a while).
     A logistic on the excess puts confidence 0.5 at ``margin`` frames above chance; ``spread``
-    sets how fast it goes to 0 or 1. Measured on a 30-track synthetic catalog with 600 unrelated
-    synthetic queries of 10-60 s: the highest excess was 12.8 (confidence 0.22; 99.9 % below
-    0.16), speech and noise stay near 0; a 10 s excerpt, clean or MP3 at 64 kbit/s, exceeds
-    chance by 50 or more (confidence 1.0), and 5 s excerpts reach at least 0.95.
+    sets how fast it goes to 0 or 1. Measured by ``python -m bench.calibrate`` (a 30-track
+    synthetic catalog of 60 s tracks, 400 unrelated synthetic queries of 10-60 s): the highest
+    excess of unrelated audio was 6.8 (confidence 0.22), 99 % were below 3.5; speech and noise
+    stay near 0; a clean 10 s excerpt exceeds chance by 34 or more (median 69), a 5 s one by 11
+    or more (median 29). With references as dense as queries (before REFERENCE_PARAMS), the
+    unrelated excess reached 12.8 and the margin was 16: both scale with the stored hashes.
     """
     excess = score - chance_score
     return 1.0 / (1.0 + math.exp(-(excess - margin) / spread))
@@ -90,7 +97,7 @@ class Matcher:
         max_speed_change: float = 0.05,
         max_repeats: int | None = 4,
         coincidence_rate: float = 0.3,
-        confidence_margin: float = 16.0,
+        confidence_margin: float = 10.0,
         confidence_spread: float = 2.5,
         invariant: InvariantParams | None = InvariantParams(),
     ) -> None:
@@ -150,7 +157,8 @@ class Matcher:
         if self.invariant is not None and (
             not matches or matches[0].confidence < self.min_confidence
         ):
-            found = match_invariant(self.index, query.peak_times, query.peak_bins, self.invariant)
+            times, bins = thinned_peaks(query, self.invariant.peaks_per_second)
+            found = match_invariant(self.index, times, bins, self.invariant)
             merged = {m.recording_id: m for m in matches}
             for candidate in found:
                 converted = self._convert(candidate, query.frame_seconds)

@@ -22,12 +22,15 @@ import numpy as np
 
 # Payload columns of each family, after its key column; names double as file names.
 PAYLOAD: dict[str, dict[str, type[np.generic]]] = {
-    "pairs": {"peaks": np.uint32},  # the anchor peak, a global index into the peak table
-    "quads": {"peaks": np.uint32, "spans": np.uint8},  # anchor peak, frames to the last peak
+    # The anchor's frame on the index's frame line (every recording's frames one after another).
+    "pairs": {"frames": np.uint32},
+    # ... and for a group, also its anchor's bin (1/BIN_SCALE bins) and frames to the last peak.
+    "quads": {"frames": np.uint32, "bins": np.uint16, "spans": np.uint8},
     "peaks": {"times": np.uint32, "bins": np.uint16},  # frame, bin in 1/BIN_SCALE bins
 }
-# Families saved packed (distinct keys + starts) rather than with a key per entry.
-PACKED = frozenset({"pairs", "peaks"})
+# Families saved packed (distinct keys + starts) rather than with a key per entry: all three, as
+# a large catalog repeats every key many times.
+PACKED = frozenset({"pairs", "quads", "peaks"})
 
 
 @dataclass(frozen=True)

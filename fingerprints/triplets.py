@@ -55,8 +55,9 @@ class TripletParams:
     # Groups whose span is shorter than this (frames) have too coarse time ratios.
     min_span: int = 4
     # Reference anchors are grouped with every three of their first reference_fanout
-    # successors (4: four groups an anchor), query anchors of their first query_fanout (20).
-    reference_fanout: int = 4
+    # successors (3: one group an anchor, which keeps the index small), query anchors with
+    # every three of their first query_fanout (6: twenty groups an anchor).
+    reference_fanout: int = 3
     query_fanout: int = 6
     # Quantisation steps: time ratios in 1/2**_RATIO_BITS, frequency ratios and the anchor
     # band in octaves.

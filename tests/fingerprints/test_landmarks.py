@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,12 @@ from fingerprints import (
     synthesize_track,
     write_wav,
 )
-from fingerprints.landmarks import HASH_BITS, extract_query_landmarks
+from fingerprints.landmarks import (
+    HASH_BITS,
+    REFERENCE_PARAMS,
+    extract_query_landmarks,
+    thinned_peaks,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +113,26 @@ def test_a_pure_tone_gets_its_frequency_to_a_tenth_of_a_bin() -> None:
     landmarks = extract_landmarks(Audio(tone, SAMPLE_RATE), params=params)
     assert len(landmarks.peak_bins) > 0
     assert np.median(landmarks.peak_bins) == pytest.approx(frequency / params.bin_hz, abs=0.1)
+
+
+def test_references_are_the_strongest_subset_of_a_query_analysis(music: Audio) -> None:
+    # The index holds sparse references; a query analysed densely must contain their peaks.
+    reference = extract_landmarks(music)
+    query = extract_query_landmarks(music, shifts=1)
+    assert len(reference.peak_times) < 0.7 * len(query.peak_times)
+    query_peaks = set(zip(query.peak_times.tolist(), query.peak_freqs.tolist(), strict=True))
+    reference_peaks = set(zip(reference.peak_times.tolist(), reference.peak_freqs.tolist(),
+                              strict=True))
+    assert len(reference_peaks & query_peaks) >= 0.95 * len(reference_peaks)
+    # Thinning the query to the reference density gives back (nearly) the reference's peaks.
+    times, bins = thinned_peaks(query, REFERENCE_PARAMS.peaks_per_second)
+    thinned = set(zip(times.tolist(), np.rint(bins).astype(int).tolist(), strict=True))
+    assert len(thinned & reference_peaks) >= 0.9 * len(reference_peaks)
+    assert len(times) <= len(reference.peak_times) * 1.05
+
+
+def test_thinning_without_strengths_keeps_every_peak(music: Audio) -> None:
+    query = extract_query_landmarks(music, shifts=1)
+    bare = dataclasses.replace(query, peak_strengths=np.zeros(0, dtype=np.float32))
+    times, _ = thinned_peaks(bare, 1.0)
+    assert len(times) == len(query.peak_times)
