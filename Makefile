@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean bench-identify
+.PHONY: install run test lint clean bench-identify bench-shared-index
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh run
@@ -35,6 +35,10 @@ lint: install
 ## bench-identify: the identification benchmark (wesnoth music corpus); figures go to BENCHMARKS.md
 bench-identify: install
 	$(BIN)/python -m bench.identify $(BENCH_ARGS)
+
+## bench-shared-index: the local index replica against the PostgreSQL index; figures go to BENCHMARKS.md
+bench-shared-index: install
+	$(BIN)/python -m bench.shared_index $(BENCH_ARGS)
 
 ## clean: remove the virtual environment and the demo data
 clean:

@@ -50,6 +50,9 @@ class DecodingSettings(_Section):
 class MatchingSettings(_Section):
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     review_below: float = Field(0.85, ge=0.0, le=1.0)
+    # Where identify searches: "local", a replica under <home>/index; "database", one index in
+    # the PostgreSQL database that every worker shares.
+    index: Literal["local", "database"] = "local"
 
     @model_validator(mode="after")
     def _review_above_min(self) -> MatchingSettings:
@@ -69,6 +72,14 @@ class Settings(_Section):
     decoding: DecodingSettings = DecodingSettings()
     matching: MatchingSettings = MatchingSettings()
     catalog: CatalogSettings = CatalogSettings()
+
+    @model_validator(mode="after")
+    def _database_index_needs_postgresql(self) -> Settings:
+        if self.matching.index == "database" and not self.database_url.startswith("postgresql"):
+            raise ValueError('[matching] index = "database" needs a PostgreSQL [database] url '
+                             f"(not {self.database_url.split(':', 1)[0]}); "
+                             'with SQLite keep index = "local"')
+        return self
 
     @property
     def home(self) -> Path:
@@ -149,13 +160,15 @@ def _describe(error: Mapping[str, Any], origin: Mapping[str, str], source: str) 
     loc = [str(part) for part in error["loc"]]
     dotted = ".".join(loc[:2])
     where = origin.get(dotted)
-    if where is None:
+    if not loc:  # a rule across sections: its message names the keys
+        where = source
+    elif where is None:
         key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else loc[0]
         where = f"{source}: {key}"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown setting"
-    if "input" in error and error["type"] != "extra_forbidden":
+    if "input" in error and error["type"] != "extra_forbidden" and loc:
         message += f" (got {error['input']!r})"
     return f"{where}: {message}"
 

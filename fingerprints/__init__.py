@@ -4,6 +4,8 @@
   ffmpeg in a time- and memory-limited subprocess (:mod:`fingerprints.decode`).
 - :func:`extract_landmarks`: spectral peak-pair hashes (:mod:`fingerprints.landmarks`).
 - :class:`FingerprintIndex`: an on-disk, memory-mapped index of many recordings' landmarks.
+- :class:`SqlFingerprintIndex`: the same index kept in PostgreSQL, shared by many workers
+  (:mod:`fingerprints.sql_index`); :class:`SearchIndex` is what both provide.
 - :class:`Matcher`: finds which indexed recording a query contains, where, and with what
   calibrated confidence (:mod:`fingerprints.matcher`); through speed, pitch and tempo changes
   with the invariant peak-group hashes of :mod:`fingerprints.triplets` and
@@ -29,6 +31,8 @@ from fingerprints.landmarks import (
     extract_query_landmarks,
 )
 from fingerprints.matcher import Match, Matcher, calibrated_confidence
+from fingerprints.search import SearchIndex
+from fingerprints.sql_index import SqlFingerprintIndex
 from fingerprints.synth import synthesize_track, write_wav
 
 __all__ = [
@@ -44,6 +48,8 @@ __all__ = [
     "Landmarks",
     "Match",
     "Matcher",
+    "SearchIndex",
+    "SqlFingerprintIndex",
     "calibrated_confidence",
     "chromaprint_fingerprint",
     "chromaprint_similarity",

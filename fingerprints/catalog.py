@@ -4,7 +4,9 @@ Each file is decoded and fingerprinted outside any transaction (slow, and it mus
 SQLite write lock), then registered in one short transaction of its own: the recording row, its
 fingerprints and the audit entry commit together, so an interrupted import loses nothing already
 committed and repeats nothing. The ledger keeps every fingerprint, so the search index is a cache:
-``sync_index`` rebuilds whatever a crash left out of it. The same audio registered twice by one
+``sync_index`` rebuilds whatever a crash left out of it. A database index
+(:class:`~fingerprints.sql_index.SqlFingerprintIndex`) is written in the ledger transaction
+itself, so its rows and the ledger's commit together. The same audio registered twice by one
 holder is reported as a duplicate and skipped; registered by another holder it is imported and
 recorded as an ownership conflict that both can see.
 
@@ -17,14 +19,14 @@ import hashlib
 import io
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from fingerprints.audio import Audio
@@ -35,6 +37,8 @@ from fingerprints.index import FingerprintIndex
 from fingerprints.landmarks import DEFAULT_PARAMS, Landmarks, extract_landmarks
 from fingerprints.metadata import RecordingMetadata, read_tags
 from fingerprints.reference import ReferenceStore
+from fingerprints.search import SearchIndex
+from fingerprints.sql_index import SqlFingerprintIndex
 from ledger import audit
 from ledger.clock import Clock
 from ledger.errors import NotFoundError
@@ -55,7 +59,7 @@ _DURATION_TOLERANCE = 0.1
 class CatalogStore:
     """Where a catalog's fingerprints are searched (the index) and its audio kept."""
 
-    index: FingerprintIndex
+    index: SearchIndex
     references: ReferenceStore
 
 
@@ -107,7 +111,8 @@ def encode_landmarks(landmarks: Landmarks) -> bytes:
 
 def decode_landmarks(data: bytes) -> Landmarks:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        values = {f.name: arrays[f.name] for f in fields(Landmarks)}
+        # Fields added since a fingerprint was stored keep their defaults.
+        values = {f.name: arrays[f.name] for f in fields(Landmarks) if f.name in arrays}
     return Landmarks(**{name: (value.item() if value.ndim == 0 else value)
                         for name, value in values.items()})
 
@@ -214,7 +219,8 @@ def register(session: Session, clock: Clock, store: CatalogStore, *, holder_id: 
                          details={"recording_id": recording.id, "other_recording_id": other.id,
                                   "similarity": round(similarity, 3)})
         others.append(other.id)
-    index.add(recording.id, prepared.landmarks, prepared.duration)
+    with _joined(index, session):
+        index.add(recording.id, prepared.landmarks, prepared.duration)
     if others:
         return ImportOutcome(prepared.path, ImportStatus.CONFLICT,
                              f"imported as recording {recording.id}, but the same audio is "
@@ -259,7 +265,15 @@ def import_files(files: Sequence[Path], *, holder_id: int, transaction: Transact
     return outcomes
 
 
-def remove_recording(session: Session, clock: Clock, index: FingerprintIndex, *,
+def _joined(index: SearchIndex, session: Session) -> AbstractContextManager[object]:
+    """A database index writes inside the session's transaction (the same database), so an
+    import or removal commits in the ledger and the index together or in neither."""
+    if isinstance(index, SqlFingerprintIndex):
+        return index.joined(session.connection())
+    return nullcontext()
+
+
+def remove_recording(session: Session, clock: Clock, index: SearchIndex, *,
                      recording_id: int, actor: str) -> Recording:
     """Withdraw a recording: its row stays (detections refer to it), the index forgets it."""
     recording = session.get(Recording, recording_id)
@@ -271,7 +285,8 @@ def remove_recording(session: Session, clock: Clock, index: FingerprintIndex, *,
                  entity_type="recording", entity_id=recording.id, holder_id=recording.holder_id,
                  details={"title": recording.title})
     session.flush()
-    index.remove(recording.id)
+    with _joined(index, session):
+        index.remove(recording.id)
     index.save()
     return recording
 
@@ -324,13 +339,16 @@ def refingerprint(transaction: Transaction, references: ReferenceStore,
     return refreshed, missing
 
 
-def sync_index(session: Session, index: FingerprintIndex,
+def sync_index(session: Session, index: SearchIndex,
                scheme: str = DEFAULT_PARAMS.scheme) -> SyncReport:
     """Make the index hold exactly the active recordings, from the fingerprints in the ledger
     (those of the current ``scheme``: see ``refingerprint`` for the others)."""
+    # The index first, then the ledger: a database index shared with other workers may gain a
+    # recording in between (with its ledger rows, in one commit), which then looks missing and
+    # is added again, rather than looking extra and being removed.
+    present = set(index.recording_ids())
     active = set(session.execute(
         select(Recording.id).where(Recording.status == RecordingStatus.ACTIVE)).scalars())
-    present = set(index.recording_ids())
     extra = present - active
     for recording_id in extra:
         index.remove(recording_id)
@@ -358,12 +376,7 @@ def open_synced_index(directory: Path, transaction: Transaction, references: Ref
     """The search index in ``directory``, in line with the ledger: fingerprints of an older
     scheme are computed again from the reference audio, an index of another scheme (or a
     damaged one, or any with ``rebuild``) is built afresh from the ledger."""
-    with transaction() as session:
-        stale = stale_fingerprints(session)
-        if rebuild:
-            stale = list(session.execute(select(Recording.id).where(
-                Recording.status == RecordingStatus.ACTIVE).order_by(Recording.id)).scalars())
-    refreshed, unrefreshable = refingerprint(transaction, references, stale, on_progress)
+    refreshed, unrefreshable = _refresh_stale(transaction, references, rebuild, on_progress)
     try:
         index = FingerprintIndex.open(directory)
         usable = not rebuild and index.scheme in (None, DEFAULT_PARAMS.scheme)
@@ -375,3 +388,35 @@ def open_synced_index(directory: Path, transaction: Transaction, references: Ref
     with transaction() as session:
         report = sync_index(session, index)
     return index, SyncReport(report.added, report.removed, refreshed, unrefreshable)
+
+
+def open_synced_sql_index(engine: Engine, transaction: Transaction, references: ReferenceStore,
+                          *, rebuild: bool = False,
+                          on_progress: Callable[[int, int], None] | None = None
+                          ) -> tuple[SqlFingerprintIndex, SyncReport]:
+    """The database index in ``engine`` (the ledger's PostgreSQL), in line with the ledger like
+    :func:`open_synced_index`. Workers starting together take turns (an advisory lock), so the
+    first one adds what is missing and the others find nothing left to do."""
+    index = SqlFingerprintIndex(engine)
+    with index.maintenance_lock():
+        refreshed, unrefreshable = _refresh_stale(transaction, references, rebuild, on_progress)
+        try:
+            usable = not rebuild and index.scheme in (None, DEFAULT_PARAMS.scheme)
+        except IndexFormatError:
+            usable = False
+        if not usable:
+            index.clear()
+        with transaction() as session:
+            report = sync_index(session, index)
+    return index, SyncReport(report.added, report.removed, refreshed, unrefreshable)
+
+
+def _refresh_stale(transaction: Transaction, references: ReferenceStore, rebuild: bool,
+                   on_progress: Callable[[int, int], None] | None) -> tuple[int, int]:
+    """Fingerprint again the recordings of an older scheme (all active ones for a rebuild)."""
+    with transaction() as session:
+        stale = stale_fingerprints(session)
+        if rebuild:
+            stale = list(session.execute(select(Recording.id).where(
+                Recording.status == RecordingStatus.ACTIVE).order_by(Recording.id)).scalars())
+    return refingerprint(transaction, references, stale, on_progress)

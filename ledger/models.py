@@ -15,13 +15,17 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
+    Column,
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -150,3 +154,45 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# The shared search index (fingerprints.sql_index, ``[matching] index = "database"``): a cache
+# derived from recording_fingerprints, rebuilt from them whenever needed. Plain tables rather
+# than mapped classes: the posting tables have no key of their own (one would add 8 bytes and an
+# index entry to each of millions of rows) and are read and written with COPY and raw SQL.
+index_meta = Table(
+    "index_meta", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one index
+    Column("scheme", String(200), nullable=False),  # pair landmark scheme
+    Column("quad_scheme", String(200), nullable=False),  # peak-group scheme
+    Column("frame_seconds", Float, nullable=False),
+    Column("bin_hz", Float, nullable=False),
+)
+index_recordings = Table(
+    "index_recordings", Base.metadata,
+    Column("slot", Integer, primary_key=True),  # new for every add: cached slot data never changes
+    Column("recording_id", Integer, nullable=False, unique=True),
+    Column("duration", Float, nullable=False),
+    Column("pairs", Integer, nullable=False),
+    Column("quads", Integer, nullable=False),
+    Column("peak_times", LargeBinary, nullable=False),  # little-endian uint32 frames
+    Column("peak_bins", LargeBinary, nullable=False),  # little-endian uint16, 1/16 bins
+)
+# The btree on hash carries every column (INCLUDE), so lookups scan the index alone; the one on
+# slot serves removals.
+index_pairs = Table(
+    "index_pairs", Base.metadata,
+    Column("hash", Integer, nullable=False),  # the uint32 hash's bits
+    Column("slot", Integer, nullable=False, index=True),
+    Column("frame", Integer, nullable=False),  # of the anchor peak
+    Index("ix_index_pairs_hash", "hash", postgresql_include=["slot", "frame"]),
+)
+index_quads = Table(
+    "index_quads", Base.metadata,
+    Column("hash", Integer, nullable=False),
+    Column("slot", Integer, nullable=False, index=True),
+    Column("frame", Integer, nullable=False),  # of the anchor peak
+    Column("bin", SmallInteger, nullable=False),  # of the anchor peak, in 1/16 bins
+    Column("span", SmallInteger, nullable=False),  # frames from the anchor to the last peak
+    Index("ix_index_quads_hash", "hash", postgresql_include=["slot", "frame", "bin", "span"]),
+)

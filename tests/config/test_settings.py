@@ -72,12 +72,20 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ("[matching]\nmin_confidence = 0.9\nreview_below = 0.5\n", {}, "review_below"),
     ("[nonsense]\nx = 1\n", {}, "nonsense"),
     ("matching = 3\n", {}, "matching"),
+    ('[matching]\nindex = "cloud"\n', {}, "[matching] index"),
+    ('[matching]\nindex = "database"\n', {}, 'index = "database" needs a PostgreSQL'),
 ])
 def test_bad_value_names_the_key(tmp_path: Path, body: str, environ: dict[str, str],
                                  named: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(_write(tmp_path, body), environ=environ)
     assert named in str(info.value)
+
+
+def test_database_index_is_accepted_with_postgresql(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, '[matching]\nindex = "database"\n'), environ={
+        "COPYGUARD_DATABASE_URL": "postgresql+psycopg://db/copyguard"})
+    assert settings.matching.index == "database"
 
 
 def test_broken_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
