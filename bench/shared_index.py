@@ -280,7 +280,7 @@ def _match_all(indexes: dict[str, SearchIndex], queries: list[tuple[Query, Landm
     """Every query matched by every engine in turn (the first one alternating), after a few
     untimed warm-up queries."""
     timed = {name: _Timed(index) for name, index in indexes.items()}
-    matchers = {name: Matcher(index) for name, index in timed.items()}  # type: ignore[arg-type]
+    matchers = {name: Matcher(index) for name, index in timed.items()}
     for _, landmarks, _ in queries[:WARM_UP_QUERIES]:
         for matcher in matchers.values():
             matcher.match_landmarks(landmarks, limit=1)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fingerprints.index import FingerprintIndex
 from fingerprints.landmarks import REFERENCE_PARAMS
+from fingerprints.search import SearchIndex
 from fingerprints.triplets import DEFAULT_TRIPLET_PARAMS, TripletParams, make_triplets, query_probes
 
 
@@ -95,7 +95,7 @@ class InvariantMatch:
 
 
 def match_invariant(
-    index: FingerprintIndex,
+    index: SearchIndex,
     peak_times: np.ndarray,
     peak_bins: np.ndarray,
     params: InvariantParams,
@@ -175,7 +175,7 @@ def _best_cells(
 
 
 def _verify(
-    index: FingerprintIndex,
+    index: SearchIndex,
     query_times: np.ndarray,
     query_bins: np.ndarray,
     anchors: np.ndarray,

@@ -85,9 +85,7 @@ class App:
         return CatalogStore(index=self.index, references=self.references)
 
     def matcher(self) -> Matcher:
-        # Matcher is annotated with FingerprintIndex but uses only the SearchIndex protocol;
-        # the ignore goes (mypy will say so) once fingerprints.matcher takes a SearchIndex.
-        return Matcher(self.index,  # type: ignore[arg-type]
+        return Matcher(self.index,
                        min_confidence=self.settings.matching.min_confidence)
 
     @property
