@@ -4,7 +4,8 @@ Exception tree::
 
     FingerprintError            base of everything this package raises on purpose
     ├── DecodeError             input is missing, undecodable, corrupt, empty, or took too long
-    └── IndexFormatError        an on-disk FingerprintIndex is unreadable or of another format
+    └── IndexFormatError        an index (on disk or in the database) is unreadable or of
+                                another format
 
 Callers that only want to know "could this be fingerprinted" catch ``FingerprintError``.
 """
@@ -21,4 +22,5 @@ class DecodeError(FingerprintError):
 
 
 class IndexFormatError(FingerprintError):
-    """An on-disk fingerprint index is damaged or was written with incompatible parameters."""
+    """A fingerprint index (on disk, or in the database) is damaged or was written with
+    incompatible parameters."""
