@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ from bench import corpus, distractors, report
 from bench.audio import UnrelatedMusic
 from bench.cases import LATENCY_CASE, all_cases
 from bench.catalog import fingerprint_tracks
-from bench.measure import describe_machine
+from bench.measure import begin_run, describe_machine
 from bench.queries import QueryPlan, QuerySet, load_or_make
 from bench.results import score
 from bench.scale import build_index, run_queries
@@ -194,13 +192,8 @@ def _subset(query_set: QuerySet, excerpts: int | None) -> QuerySet:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    command = begin_run("bench-identify", arguments)
     options = parse_options(arguments)
-    command = "make bench-identify" + (
-        f" BENCH_ARGS='{shlex.join(arguments)}'" if arguments else "")
-    # SIGTERM ends the run like Ctrl-C, so that temporary indexes are removed.
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     json_path = report.results_path(options.results, options.quick)
     published: list[str] = []
 

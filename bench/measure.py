@@ -8,10 +8,14 @@ Reads no settings.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import platform
 import resource
+import shlex
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,3 +122,14 @@ def _git_commit(repo: Path) -> str:
         capture_output=True, text=True, timeout=10, check=False,
     )
     return commit + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def begin_run(make_target: str, arguments: list[str]) -> str:
+    """Set up a benchmark script's process: progress logged to stderr, and SIGTERM ending the
+    run like Ctrl-C (so its ``finally`` blocks remove temporary indexes and schemas). Returns
+    the command that reproduces the run, as the report states it."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    return f"make {make_target}" + (
+        f" BENCH_ARGS='{shlex.join(arguments)}'" if arguments else "")

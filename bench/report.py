@@ -139,11 +139,17 @@ def _case_json(case: CaseResult) -> dict[str, Any]:
 
 def update_document(path: Path, section: str) -> None:
     """Put ``section`` between the identify markers of ``path`` (created if missing)."""
+    write_section(path, section, BEGIN, END)
+
+
+def write_section(path: Path, section: str, begin: str, end: str) -> None:
+    """Put ``section`` between the markers ``begin`` and ``end`` of the benchmarks document
+    ``path``, appended with them if they are missing (the document created if it is)."""
     text = path.read_text() if path.exists() else _HEADER
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+    block = f"{begin}\n{section.strip()}\n{end}"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
         text = head + block + tail
     else:
         text = text.rstrip() + "\n\n" + block + "\n"

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from bench import corpus, distractors
 from bench.audio import UnrelatedMusic
 from bench.cases import Query, all_cases
 from bench.catalog import CatalogPrints, fingerprint_tracks
-from bench.measure import describe_machine
+from bench.measure import begin_run, describe_machine
 from bench.queries import QueryPlan, QuerySet, load_or_make
 from bench.shared_report import (
     Answer,
@@ -300,13 +298,8 @@ def _match_all(indexes: dict[str, SearchIndex], queries: list[tuple[Query, Landm
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    command = begin_run("bench-shared-index", arguments)
     options = parse_options(arguments)
-    command = "make bench-shared-index" + (
-        f" BENCH_ARGS='{shlex.join(arguments)}'" if arguments else "")
-    # SIGTERM ends the run like Ctrl-C, so that the schema and temporary index are removed.
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         report = run(options, command)
     except corpus.CorpusError as error:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.cases import Case, Query
 from bench.measure import Machine, Spread
+from bench.report import write_section
 from fingerprints import Match
 
 BEGIN = "<!-- shared-index:begin -->"
@@ -83,15 +84,7 @@ class Report:
 
 def update_document(path: Path, section: str) -> None:
     """Put ``section`` between the shared-index markers of ``path`` (appended if missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(path, section, BEGIN, END)
 
 
 def markdown(report: Report) -> str:

@@ -165,13 +165,7 @@ class Matcher:
                 undo_speed(audio, speed), params=self.landmark_params, shifts=self.query_shifts
             ), limit)
             if found and found[0].confidence >= self.min_confidence:
-                merged = {m.recording_id: m for m in ranked}
-                for match in found:
-                    known = merged.get(match.recording_id)
-                    if known is None or match.confidence > known.confidence:
-                        merged[match.recording_id] = _sped_up(match, speed)
-                return sorted(merged.values(), key=lambda m: (m.confidence, m.score),
-                              reverse=True)[:limit]
+                return _merged(ranked, [_sped_up(match, speed) for match in found])[:limit]
         return ranked
 
     def match_landmarks(self, query: Landmarks, limit: int = 5) -> list[Match]:
@@ -184,13 +178,8 @@ class Matcher:
         ):
             times, bins = thinned_peaks(query, self.invariant.peaks_per_second)
             found = match_invariant(self.index, times, bins, self.invariant)
-            merged = {m.recording_id: m for m in matches}
-            for candidate in found:
-                converted = self._convert(candidate, query.frame_seconds)
-                known = merged.get(converted.recording_id)
-                if known is None or converted.confidence > known.confidence:
-                    merged[converted.recording_id] = converted
-            matches = sorted(merged.values(), key=lambda m: (m.confidence, m.score), reverse=True)
+            matches = _merged(matches, [self._convert(candidate, query.frame_seconds)
+                                        for candidate in found])
         return matches[:limit]
 
     def _convert(self, found: InvariantMatch, frame: float) -> Match:
@@ -403,6 +392,16 @@ def _poisson_quantile(lam: float, probability: float) -> float:
         log_term += math.log(lam) - math.log(k)
         cumulative += math.exp(log_term)
     return float(k)
+
+
+def _merged(matches: list[Match], more: list[Match]) -> list[Match]:
+    """Both lists' matches, the more confident one per recording, best first."""
+    best = {m.recording_id: m for m in matches}
+    for match in more:
+        known = best.get(match.recording_id)
+        if known is None or match.confidence > known.confidence:
+            best[match.recording_id] = match
+    return sorted(best.values(), key=lambda m: (m.confidence, m.score), reverse=True)
 
 
 def undo_speed(audio: Audio, speed: float) -> Audio:

@@ -33,8 +33,10 @@ def sniff(head: bytes) -> tuple[Kind, str]:
             if name == "aiff" and head[8:12] not in (b"AIFF", b"AIFC"):
                 continue
             return Kind.AUDIO, name
-    if _mpeg_audio_frame(head) or _adts_frame(head):
-        return Kind.AUDIO, "mpeg-audio" if _mpeg_audio_frame(head) else "aac-adts"
+    if _mpeg_audio_frame(head):
+        return Kind.AUDIO, "mpeg-audio"
+    if _adts_frame(head):
+        return Kind.AUDIO, "aac-adts"
     if len(head) > 2 * _TS_PACKET and all(head[i * _TS_PACKET] == 0x47 for i in range(3)):
         return Kind.AUDIO, "mpeg-ts"  # HLS segments
     return Kind.OTHER, ""
