@@ -12,6 +12,7 @@ directory) and ``COPYGUARD_DATABASE_URL``. ``COPYGUARD_CONFIG`` names the TOML f
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from config.errors import ConfigError
+from config.schedule import parse_schedule
 
 ENV_PREFIX = "COPYGUARD_"
 DEFAULT_CONFIG_NAME = "copyguard.toml"
@@ -66,12 +68,66 @@ class CatalogSettings(_Section):
     extensions: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac")
 
 
+class CrawlSettings(_Section):
+    # Sent with every request; {contact} is replaced by contact_url.
+    user_agent: str = "copyguard/0.1 (copyright monitoring; +{contact})"
+    contact_url: str = "https://example.invalid/copyguard-operator"
+    max_audio_mb: float = Field(200.0, gt=0)
+    max_page_mb: float = Field(10.0, gt=0)
+    download_timeout_seconds: float = Field(60.0, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    default_delay_seconds: float = Field(1.0, ge=0)
+    default_concurrency: int = Field(2, ge=1, le=32)
+    autothrottle: bool = True
+    revisit_pages_hours: float = Field(6.0, ge=0)
+    revisit_media_days: float = Field(7.0, ge=0)
+    max_hls_segments: int = Field(2000, ge=1)
+    warc_file_mb: int = Field(1024, ge=1)
+
+    @property
+    def full_user_agent(self) -> str:
+        return self.user_agent.replace("{contact}", self.contact_url)
+
+
+class TargetSettings(_Section):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    start_urls: tuple[str, ...] = Field(min_length=1)
+    # Empty: the hosts of the start URLs.
+    allowed_domains: tuple[str, ...] = ()
+    follow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    depth: int = Field(3, ge=0, le=50)
+    max_pages: int = Field(1000, ge=1)
+    schedule: str = "every 6h"
+    delay_seconds: float | None = Field(None, ge=0)
+    concurrency: int | None = Field(None, ge=1, le=32)
+    obey_robots: bool = True
+    allow_private: bool = False
+
+    @model_validator(mode="after")
+    def _checked(self) -> TargetSettings:
+        parse_schedule(self.schedule)
+        for url in self.start_urls:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"start URL {url!r} is not an http(s) URL")
+        for pattern in (*self.follow, *self.deny):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"follow/deny pattern {pattern!r}: {exc}") from None
+        return self
+
+
 class Settings(_Section):
+    # Sites to monitor, as [[targets]] tables (see the example at the end of this file); more can
+    # be added with `copyguard targets add`.
+    targets: tuple[TargetSettings, ...] = ()
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
     decoding: DecodingSettings = DecodingSettings()
     matching: MatchingSettings = MatchingSettings()
     catalog: CatalogSettings = CatalogSettings()
+    crawl: CrawlSettings = CrawlSettings()
 
     @model_validator(mode="after")
     def _database_index_needs_postgresql(self) -> Settings:
@@ -79,6 +135,14 @@ class Settings(_Section):
             raise ValueError('[matching] index = "database" needs a PostgreSQL [database] url '
                              f"(not {self.database_url.split(':', 1)[0]}); "
                              'with SQLite keep index = "local"')
+        return self
+
+    @model_validator(mode="after")
+    def _target_names_unique(self) -> Settings:
+        names = [target.name for target in self.targets]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"targets: the name {duplicated[0]!r} is used twice")
         return self
 
     @property
@@ -187,6 +251,10 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         file_path = Path(DEFAULT_CONFIG_NAME)
     data = _read_toml(file_path) if file_path else {}
     for section, values in data.items():
+        if section == "targets":
+            if not isinstance(values, list):
+                raise ConfigError(f"{file_path}: targets: expected [[targets]] tables")
+            continue
         if not isinstance(values, dict):
             raise ConfigError(f"{file_path}: {section}: expected a [{section}] table")
     overrides, origin = _env_overrides(env)

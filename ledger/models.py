@@ -12,9 +12,12 @@ Conventions every later stage follows (captures, detections, notices, cases):
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     Date,
     Float,
@@ -196,3 +199,159 @@ index_quads = Table(
     Column("span", SmallInteger, nullable=False),  # frames from the anchor to the last peak
     Index("ix_index_quads_hash", "hash", postgresql_include=["slot", "frame", "bin", "span"]),
 )
+
+
+# --- The monitor stage: targets, crawls, URL state, captures, detections ----------------------
+
+
+class Target(Base):
+    """A site to monitor. Operator-level (one crawl serves every holder's catalog); removed
+    targets are kept (``removed_at``) so their captures and detections keep their origin."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    start_urls: Mapped[list[str]] = mapped_column(JSON)
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON)
+    # Regular expressions over absolute URLs: pages to follow / never to follow.
+    follow: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deny: Mapped[list[str]] = mapped_column(JSON, default=list)
+    depth: Mapped[int] = mapped_column(Integer)
+    max_pages: Mapped[int] = mapped_column(Integer)
+    schedule: Mapped[str] = mapped_column(String(100))  # "every 6h" or a 5-field cron line
+    delay_seconds: Mapped[float] = mapped_column(Float)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    obey_robots: Mapped[bool] = mapped_column(Boolean)
+    # Lets this target's own hosts (start URLs) be private or loopback addresses; nothing else.
+    allow_private: Mapped[bool] = mapped_column(Boolean)
+    # "config" (copyguard.toml, re-synced at start) or "cli" (copyguard targets add / the API).
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CrawlStatus:
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class Crawl(Base):
+    """One pass over one target."""
+
+    __tablename__ = "crawls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Counters: pages, audio_found, captures, refused, errors, not_modified, ...
+    stats: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    target: Mapped[Target] = relationship()
+
+
+class UrlState(Base):
+    """What the crawler knows of one URL of one target across runs: for conditional requests
+    (ETag, Last-Modified) and the revisit policy, not a duplicate filter."""
+
+    __tablename__ = "url_state"
+    __table_args__ = (UniqueConstraint("target_id", "url_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    url_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical URL
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # "page" or "media"
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # For a page: what it linked to when last parsed ([url, via, media] each), followed again
+    # when the server answers 304 Not Modified.
+    links: Mapped[list[list[Any]] | None] = mapped_column(JSON)
+
+
+class IdentifyStatus:
+    PENDING = "pending"
+    DONE = "done"  # identified: detections (possibly none) written
+    FAILED = "failed"  # could not be decoded; ``error`` says why
+    NOT_AUDIO = "not-audio"  # the bytes were not audio after all
+
+
+class Capture(Base):
+    """One audio resource fetched from the web, with the page it was found on and the WARC
+    record proving what was served. The identify stage claims pending captures with a lease."""
+
+    __tablename__ = "captures"
+    __table_args__ = (UniqueConstraint("crawl_id", "url"),)  # a crawl keeps a URL once
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    crawl_id: Mapped[int] = mapped_column(ForeignKey("crawls.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(32))  # how it was found (monitor.crawl.discover.Via)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    http_status: Mapped[int] = mapped_column(Integer)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON)  # response headers, in order
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    warc_file: Mapped[str] = mapped_column(String(300))
+    warc_offset: Mapped[int] = mapped_column(BigInteger)
+    warc_length: Mapped[int] = mapped_column(BigInteger)
+    page_warc_file: Mapped[str | None] = mapped_column(String(300))
+    page_warc_offset: Mapped[int | None] = mapped_column(BigInteger)
+    page_warc_length: Mapped[int | None] = mapped_column(BigInteger)
+    identify_status: Mapped[str] = mapped_column(String(16), default=IdentifyStatus.PENDING,
+                                                 index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    identified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    audio_seconds: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    target: Mapped[Target] = relationship()
+    crawl: Mapped[Crawl] = relationship()
+
+
+class DetectionStatus:
+    NEW = "new"  # ready for the takedown stage
+    REVIEW = "review"  # under the review threshold: a person decides
+    REJECTED = "rejected"
+    NOTICED = "noticed"  # taken up by a notice
+
+
+class Detection(Base):
+    """A capture identified as a catalog recording."""
+
+    __tablename__ = "detections"
+    __table_args__ = (UniqueConstraint("capture_id", "recording_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    capture_id: Mapped[int] = mapped_column(ForeignKey("captures.id"), index=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[int] = mapped_column(Integer)
+    query_start: Mapped[float] = mapped_column(Float)
+    query_end: Mapped[float] = mapped_column(Float)
+    ref_start: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)
+    pitch_semitones: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    capture: Mapped[Capture] = relationship()
+    recording: Mapped[Recording] = relationship()

@@ -24,6 +24,8 @@ from fingerprints.catalog import (
 from fingerprints.reference import ReferenceStore
 from ledger.clock import Clock, SystemClock
 from ledger.db import Ledger, open_ledger
+from ledger.evidence import EvidenceStore
+from ledger.targets import sync_config_targets
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,22 @@ class App:
             self._ledger = open_ledger(self.settings.database_url, clock=self.clock,
                                        busy_timeout_ms=self.settings.database.busy_timeout_ms)
         return self._ledger
+
+    def sync_targets(self) -> list[str]:
+        """Bring the config file's [[targets]] into the ledger; what changed, for the log."""
+        with self.ledger.write() as session:
+            changes = sync_config_targets(session, self.clock, self.settings.targets,
+                                          self.settings.crawl, actor=self.actor)
+        for change in changes:
+            log.info("targets from the config file: %s", change)
+        return changes
+
+    def evidence(self) -> EvidenceStore:
+        """The evidence store (WARC files and captured media); close it when done writing."""
+        crawl = self.settings.crawl
+        return EvidenceStore(self.settings.evidence_dir,
+                             max_file_bytes=crawl.warc_file_mb * 1024 * 1024,
+                             software="copyguard/0.1", operator_contact=crawl.contact_url)
 
     @property
     def references(self) -> ReferenceStore:

@@ -12,7 +12,15 @@ import typer
 
 from config import ConfigError, load_settings
 from monitor.app import build_app
-from monitor.commands import audit_cmd, catalog_cmd, demo_cmd, holders_cmd, identify_cmd
+from monitor.commands import (
+    audit_cmd,
+    catalog_cmd,
+    crawl_cmd,
+    demo_cmd,
+    holders_cmd,
+    identify_cmd,
+    targets_cmd,
+)
 from monitor.console import fail
 
 app = typer.Typer(
@@ -25,6 +33,15 @@ app = typer.Typer(
 app.add_typer(holders_cmd.app, name="holders")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(targets_cmd.app, name="targets")
+detections_app = typer.Typer(help="Catalog recordings found on the web.", no_args_is_help=True)
+detections_app.command("list")(crawl_cmd.detections_list)
+app.add_typer(detections_app, name="detections")
+captures_app = typer.Typer(help="Audio fetched from the web, with its evidence.",
+                           no_args_is_help=True)
+captures_app.command("show")(crawl_cmd.capture_show)
+app.add_typer(captures_app, name="captures")
+app.command("crawl")(crawl_cmd.crawl)
 app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)
 

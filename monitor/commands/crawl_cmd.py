@@ -1,0 +1,161 @@
+"""``copyguard crawl``, ``detections list`` and ``captures show``: one monitoring pass in the
+foreground, and what it found."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import select
+
+from ledger.errors import NotFoundError
+from ledger.models import Capture, Detection, Recording, RightsHolder, Target
+from ledger.targets import get_target, list_targets
+from monitor.app import App
+from monitor.console import emit_json, err_console, progress_bar, user_errors
+from monitor.identify_stage import IdentifyStage
+
+SUMMARY_KEYS = ("pages", "pages_not_modified", "audio_found", "captures", "unchanged",
+                "refused", "robots_disallowed", "errors")
+
+
+def crawl(
+    ctx: typer.Context,
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="Targets to crawl (default: every target).")] = None,
+    identify: Annotated[bool, typer.Option(
+        help="Identify the new captures against the catalog after crawling.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
+) -> None:
+    """Crawl targets once, now, then identify what was captured; prints a summary."""
+    from monitor.crawl.runner import run_crawls  # Scrapy and Twisted only when crawling
+
+    built: App = ctx.obj
+    with user_errors():
+        built.sync_targets()
+        with built.ledger.read() as session:
+            chosen = ([get_target(session, name) for name in targets] if targets
+                      else list_targets(session))
+            session.expunge_all()
+        if not chosen:
+            raise NotFoundError("no targets: add one with `copyguard targets add URL --name N` "
+                                "or in the config file")
+        err_console.print(f"crawling {', '.join(t.name for t in chosen)} ...")
+        results = run_crawls(built.settings, built.ledger, built.clock, chosen,
+                             actor=built.actor)
+        detections = 0
+        if identify:
+            detections = _identify(built)
+    summary = [{"target": r.target, "crawl_id": r.crawl_id, "status": r.status,
+                **{k: r.stats.get(k, 0) for k in SUMMARY_KEYS}} for r in results]
+    if as_json:
+        emit_json({"crawls": summary, "detections": detections,
+                   "problems": [p for r in results for p in r.stats.get("problems", [])]})
+        return
+    table = Table("", *(row["target"] for row in summary))
+    table.add_row("status", *(row["status"] for row in summary))
+    for key in SUMMARY_KEYS:
+        table.add_row(key.replace("_", " "), *(str(row[key]) for row in summary))
+    console = Console()
+    console.print(table)
+    for result in results:
+        for problem in result.stats.get("problems", [])[:20]:
+            console.print(Text(f"{result.target}: {problem['kind']}: {problem['url']} "
+                               f"({problem['reason']})", style="yellow"))
+    typer.echo(f"{detections} new detection(s); see `copyguard detections list`.")
+
+
+def _identify(built: App) -> int:
+    with built.evidence() as evidence:
+        stage = IdentifyStage(built.settings, built.ledger, built.clock, built.matcher,
+                              evidence, actor=built.actor)
+        with progress_bar() as bar:
+            task = bar.add_task("identifying captures", total=None)
+            report = stage.run(on_progress=lambda r: bar.update(task, completed=r.captures))
+    return report.detections
+
+
+def detections_list(
+    ctx: typer.Context,
+    target: Annotated[str | None, typer.Option(help="Only this target's detections.")] = None,
+    holder: Annotated[str | None, typer.Option(help="Only this rights-holder's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List detections, newest first."""
+    built: App = ctx.obj
+    with user_errors(), built.ledger.read() as session:
+        query = (select(Detection, Capture, Recording, RightsHolder, Target)
+                 .join(Capture, Detection.capture_id == Capture.id)
+                 .join(Recording, Detection.recording_id == Recording.id)
+                 .join(RightsHolder, Detection.holder_id == RightsHolder.id)
+                 .join(Target, Detection.target_id == Target.id)
+                 .order_by(Detection.id.desc()))
+        if target:
+            query = query.where(Target.name == target)
+        if holder:
+            query = query.where(RightsHolder.name == holder)
+        rows = [_detection(*row) for row in session.execute(query).all()]
+    if as_json:
+        for row in rows:
+            emit_json(row)
+        return
+    table = Table("id", "recording", "holder", "conf.", "url", "target", "change", "status")
+    for r in rows:
+        table.add_row(str(r["id"]), Text(r["title"]), Text(r["holder"]),
+                      f"{r['confidence']:.2f}", Text(r["url"], overflow="fold"),
+                      r["target"], f"x{r['speed']:.3f} {r['pitch_semitones']:+.1f} st",
+                      r["status"])
+    Console().print(table)
+
+
+def _detection(d: Detection, c: Capture, rec: Recording, h: RightsHolder,
+               t: Target) -> dict[str, Any]:
+    return {"id": d.id, "capture_id": c.id, "recording_id": rec.id, "title": rec.title,
+            "holder": h.name, "target": t.name, "url": c.url, "page_url": c.page_url,
+            "confidence": round(d.confidence, 4), "query_start": round(d.query_start, 2),
+            "query_end": round(d.query_end, 2), "ref_start": round(d.ref_start, 2),
+            "speed": d.speed, "pitch_semitones": d.pitch_semitones, "status": d.status,
+            "detected_at": d.detected_at.isoformat()}
+
+
+def capture_show(
+    ctx: typer.Context,
+    capture_id: Annotated[int, typer.Argument(help="The capture's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object.")] = False,
+) -> None:
+    """Show a capture: where and when it was fetched, its evidence and what it matched."""
+    built: App = ctx.obj
+    with user_errors(), built.ledger.read() as session:
+        capture = session.get(Capture, capture_id)
+        if capture is None:
+            raise NotFoundError(f"no capture {capture_id}")
+        target = session.get(Target, capture.target_id)
+        detections = [d.id for d in session.execute(
+            select(Detection).where(Detection.capture_id == capture.id)).scalars()]
+        info: dict[str, Any] = {
+            "id": capture.id, "target": target.name if target else None, "url": capture.url,
+            "page_url": capture.page_url, "via": capture.via,
+            "fetched_at": capture.fetched_at.isoformat(), "http_status": capture.http_status,
+            "content_type": capture.content_type, "size": capture.size,
+            "sha256": capture.sha256, "ip_address": capture.ip_address,
+            "warc": {"file": capture.warc_file, "offset": capture.warc_offset,
+                     "length": capture.warc_length},
+            "page_warc": None if capture.page_warc_file is None else {
+                "file": capture.page_warc_file, "offset": capture.page_warc_offset,
+                "length": capture.page_warc_length},
+            "identify_status": capture.identify_status, "error": capture.error,
+            "audio_seconds": capture.audio_seconds, "detections": detections,
+            "headers": capture.headers,
+        }
+    if as_json:
+        emit_json(info)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in info.items():
+        if key == "headers":
+            value = "\n".join(f"{k}: {v}" for k, v in info["headers"])
+        table.add_row(Text(key, style="bold"), Text(str(value)))
+    Console().print(table)

@@ -1,0 +1,206 @@
+"""Where the spider's findings go: crawl rows, URL state, evidence and capture rows.
+
+Ordering is what makes a crash harmless: the evidence (blob, WARC records) is on disk and
+fsync'ed before the capture row that points at it is committed, and the URL state of a media
+file is updated in that same transaction. A crawl killed at any moment leaves at worst evidence
+no row points at (harmless: identical bytes are stored once), never a row pointing at nothing;
+the next crawl finds the URL state and does not capture the same bytes twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger import audit
+from ledger.clock import Clock
+from ledger.db import Ledger
+from ledger.evidence import EvidenceStore, Exchange, WarcLocation
+from ledger.models import Capture, Crawl, CrawlStatus, Target, UrlState
+
+# Kept in the crawl's stats so an operator (and the tests) can see what was refused and why.
+MAX_LISTED_PROBLEMS = 200
+
+
+def url_key(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class KnownUrl:
+    etag: str | None
+    last_modified: str | None
+    sha256: str | None
+    next_visit_at: datetime | None
+    links: list[list[Any]] | None
+
+
+@dataclass
+class CrawlCounters:
+    values: dict[str, int] = field(default_factory=dict)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.values[name] = self.values.get(name, 0) + by
+
+    def problem(self, kind: str, url: str, reason: str) -> None:
+        self.inc(kind)
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append({"kind": kind, "url": url, "reason": reason[:300]})
+
+
+@dataclass(frozen=True)
+class RevisitPolicy:
+    pages: timedelta
+    media: timedelta
+
+
+class LedgerSink:
+    """The ledger side of one crawl of one target."""
+
+    def __init__(self, ledger: Ledger, evidence: EvidenceStore, clock: Clock, target: Target,
+                 revisit: RevisitPolicy, *, actor: str) -> None:
+        self.ledger, self.evidence, self.clock = ledger, evidence, clock
+        self.target_id, self.target_name = target.id, target.name
+        self.revisit, self.actor = revisit, actor
+        self.counters = CrawlCounters()
+        self.crawl_id = self._begin()
+
+    def _begin(self) -> int:
+        with self.ledger.write() as session:
+            crawl = Crawl(target_id=self.target_id, status=CrawlStatus.RUNNING,
+                          started_at=self.clock.now(), stats={})
+            session.add(crawl)
+            session.flush()
+            audit.append(session, self.clock, actor=self.actor, action="crawl.started",
+                         entity_type="crawl", entity_id=crawl.id,
+                         details={"target": self.target_name})
+            return crawl.id
+
+    def known(self, url: str) -> KnownUrl | None:
+        with self.ledger.read() as session:
+            row = session.execute(select(UrlState).where(
+                UrlState.target_id == self.target_id, UrlState.url_key == url_key(url))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return KnownUrl(row.etag, row.last_modified, row.sha256, row.next_visit_at,
+                            row.links)
+
+    def due(self, known: KnownUrl | None) -> bool:
+        return known is None or known.next_visit_at is None or \
+            known.next_visit_at <= self.clock.now()
+
+    def page_seen(self, url: str, status: int, etag: str | None, last_modified: str | None,
+                  links: list[list[Any]] | None) -> None:
+        """Record a page fetch (``links`` None: keep the stored ones, as after a 304)."""
+        with self.ledger.write() as session:
+            row = self._state(session, url, "page")
+            row.http_status, row.last_fetched_at = status, self.clock.now()
+            row.next_visit_at = self.clock.now() + self.revisit.pages
+            if status != 304:
+                row.etag, row.last_modified = etag, last_modified
+            if links is not None:
+                row.links = links
+            row.failures = 0
+
+    def media_unchanged(self, url: str, status: int, etag: str | None,
+                        last_modified: str | None) -> None:
+        with self.ledger.write() as session:
+            row = self._state(session, url, "media")
+            row.http_status, row.last_fetched_at = status, self.clock.now()
+            row.next_visit_at = self.clock.now() + self.revisit.media
+            if etag or last_modified:
+                row.etag, row.last_modified = etag, last_modified
+
+    def failed(self, url: str, kind: str) -> None:
+        with self.ledger.write() as session:
+            row = self._state(session, url, kind)
+            row.failures += 1
+            # Back off: an URL that keeps failing is tried less and less often.
+            row.next_visit_at = self.clock.now() + timedelta(hours=min(2 ** row.failures, 168))
+
+    def archive_page(self, exchange: Exchange) -> WarcLocation:
+        return self.evidence.write_exchange(exchange).response
+
+    def record_capture(self, exchange: Exchange, body: bytes, *, page_url: str | None,
+                       via: str, page_location: WarcLocation | None,
+                       content_type: str | None) -> int | None:
+        """Keep an audio response: evidence first, then the row. None if the URL already
+        served exactly these bytes (nothing new to capture)."""
+        sha256 = hashlib.sha256(body).hexdigest()
+        known = self.known(exchange.url)
+        etag, modified = _header(exchange, "etag"), _header(exchange, "last-modified")
+        if known is not None and known.sha256 == sha256:
+            self.media_unchanged(exchange.url, exchange.status, etag, modified)
+            self.counters.inc("unchanged")
+            return None
+        self.evidence.put_blob(body)
+        stored = self.evidence.write_exchange(exchange)
+        with self.ledger.write() as session:
+            existing = session.execute(select(Capture.id).where(
+                Capture.crawl_id == self.crawl_id, Capture.url == exchange.url)).scalar()
+            if existing is not None:  # the same URL twice in one crawl (another page linked it)
+                return None
+            capture = Capture(
+                crawl_id=self.crawl_id, target_id=self.target_id, url=exchange.url,
+                page_url=page_url, via=via, fetched_at=exchange.fetched_at,
+                http_status=exchange.status,
+                headers=[[k, v] for k, v in exchange.response_headers],
+                content_type=content_type, size=len(body), sha256=sha256,
+                ip_address=exchange.ip_address, warc_file=stored.response.file,
+                warc_offset=stored.response.offset, warc_length=stored.response.length,
+                page_warc_file=page_location.file if page_location else None,
+                page_warc_offset=page_location.offset if page_location else None,
+                page_warc_length=page_location.length if page_location else None,
+            )
+            session.add(capture)
+            row = self._state(session, exchange.url, "media")
+            row.sha256, row.http_status = sha256, exchange.status
+            row.etag, row.last_modified = etag, modified
+            row.last_fetched_at = self.clock.now()
+            row.next_visit_at = self.clock.now() + self.revisit.media
+            row.failures = 0
+            session.flush()
+            audit.append(session, self.clock, actor=self.actor, action="capture.recorded",
+                         entity_type="capture", entity_id=capture.id,
+                         details={"url": exchange.url, "page_url": page_url, "sha256": sha256,
+                                  "size": len(body), "target": self.target_name,
+                                  "warc": f"{stored.response.file}@{stored.response.offset}"})
+            self.counters.inc("captures")
+            return capture.id
+
+    def finish(self, status: str, error: str | None = None) -> dict[str, Any]:
+        stats: dict[str, Any] = dict(self.counters.values)
+        stats["problems"] = self.counters.problems
+        with self.ledger.write() as session:
+            crawl = session.get(Crawl, self.crawl_id)
+            assert crawl is not None
+            crawl.status, crawl.finished_at, crawl.error = status, self.clock.now(), error
+            crawl.stats = stats
+            audit.append(session, self.clock, actor=self.actor, action=f"crawl.{status}",
+                         entity_type="crawl", entity_id=crawl.id,
+                         details={"target": self.target_name, **self.counters.values})
+        return stats
+
+    def _state(self, session: Any, url: str, kind: str) -> UrlState:
+        key = url_key(url)
+        row = session.execute(select(UrlState).where(
+            UrlState.target_id == self.target_id, UrlState.url_key == key)).scalar_one_or_none()
+        if row is None:
+            row = UrlState(target_id=self.target_id, url_key=key, url=url, kind=kind, failures=0)
+            session.add(row)
+        return row
+
+
+def _header(exchange: Exchange, name: str) -> str | None:
+    for key, value in exchange.response_headers:
+        if key.lower() == name:
+            return value
+    return None
+
+

@@ -1,0 +1,192 @@
+"""The identify stage: pending captures in, detections out.
+
+Each capture is claimed in a short transaction with a lease (``claimed_by``, ``lease_until``;
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers can share the queue), decoded and
+matched outside any transaction, and its result written in one transaction with the audit
+entries. A worker that dies mid-capture leaves a lease that expires: the capture is claimed
+again, and the unique (capture, recording) key keeps detections from being written twice.
+Identical bytes are fingerprinted once: a capture whose SHA-256 was already identified takes
+over that result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from config import Settings
+from fingerprints import DecodeError, Match, Matcher, decode_file
+from ledger import audit
+from ledger.clock import Clock
+from ledger.db import Ledger
+from ledger.evidence import EvidenceStore
+from ledger.models import Capture, Detection, DetectionStatus, IdentifyStatus, Recording
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=15)
+MAX_ATTEMPTS = 3
+CANDIDATES = 5  # recordings considered per capture (a mix may hold several)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class IdentifyReport:
+    captures: int = 0
+    detections: int = 0
+    reused: int = 0  # captures whose bytes had been identified before
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    matches: tuple[Match, ...] = ()
+    seconds: float | None = None
+    error: str | None = None
+
+
+class IdentifyStage:
+    def __init__(self, settings: Settings, ledger: Ledger, clock: Clock,
+                 matcher: Callable[[], Matcher], evidence: EvidenceStore, *, actor: str,
+                 worker: str | None = None) -> None:
+        self.settings, self.ledger, self.clock = settings, ledger, clock
+        self._matcher_factory = matcher
+        self._matcher: Matcher | None = None
+        self.evidence, self.actor = evidence, actor
+        self.worker = worker or worker_name()
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:  # loading the index is not free: only when there is work
+            self._matcher = self._matcher_factory()
+        return self._matcher
+
+    def run(self, *, limit: int | None = None,
+            on_progress: Callable[[IdentifyReport], None] | None = None) -> IdentifyReport:
+        """Identify pending captures until none is left (or ``limit`` were done)."""
+        report = IdentifyReport()
+        while limit is None or report.captures < limit:
+            claimed = self._claim()
+            if claimed is None:
+                break
+            capture_id, sha256 = claimed
+            prior = self._prior_outcome(sha256, capture_id)
+            outcome = prior if prior is not None else self._identify(sha256)
+            written = self._record(capture_id, outcome)
+            report.captures += 1
+            report.detections += written
+            report.reused += prior is not None
+            report.failed += outcome.status == IdentifyStatus.FAILED
+            if on_progress is not None:
+                on_progress(report)
+        return report
+
+    def _claim(self) -> tuple[int, str] | None:
+        while True:
+            now = self.clock.now()
+            with self.ledger.write() as session:
+                query = (select(Capture).where(
+                    Capture.identify_status == IdentifyStatus.PENDING,
+                    (Capture.lease_until.is_(None)) | (Capture.lease_until < now))
+                    .order_by(Capture.id).limit(1))
+                if session.get_bind().dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                capture = session.execute(query).scalar_one_or_none()
+                if capture is None:
+                    return None
+                capture.attempts += 1
+                if capture.attempts <= MAX_ATTEMPTS:
+                    capture.claimed_by, capture.lease_until = self.worker, now + LEASE
+                    return capture.id, capture.sha256
+                # It took its workers down every time (or they were killed): stop trying.
+                capture.identify_status = IdentifyStatus.FAILED
+                capture.error = f"gave up after {MAX_ATTEMPTS} attempts"
+                capture.claimed_by, capture.lease_until = None, None
+                log.warning("capture %d failed %d times: given up", capture.id, MAX_ATTEMPTS)
+
+    def _prior_outcome(self, sha256: str, capture_id: int) -> _Outcome | None:
+        with self.ledger.read() as session:
+            prior = session.execute(select(Capture).where(
+                Capture.sha256 == sha256, Capture.id != capture_id,
+                Capture.identify_status != IdentifyStatus.PENDING,
+            ).order_by(Capture.id).limit(1)).scalar_one_or_none()
+            if prior is None:
+                return None
+            detections = session.execute(select(Detection).where(
+                Detection.capture_id == prior.id)).scalars()
+            matches = tuple(Match(
+                recording_id=d.recording_id, confidence=d.confidence,
+                query_start=d.query_start, query_end=d.query_end, ref_start=d.ref_start,
+                speed=d.speed, pitch_semitones=d.pitch_semitones, score=d.score)
+                for d in detections)
+            return _Outcome(prior.identify_status, matches, prior.audio_seconds, prior.error)
+
+    def _identify(self, sha256: str) -> _Outcome:
+        limits = self.settings.decoding
+        try:
+            audio = decode_file(self.evidence.blob_path(sha256), max_seconds=limits.max_seconds,
+                                timeout=limits.timeout_seconds,
+                                memory_limit_mb=limits.memory_limit_mb)
+        except DecodeError as exc:
+            return _Outcome(IdentifyStatus.FAILED, error=str(exc))
+        if audio.duration <= 0:
+            return _Outcome(IdentifyStatus.NOT_AUDIO, error="no audio samples")
+        threshold = self.settings.matching.min_confidence
+        found = [m for m in self.matcher.candidates(audio, limit=CANDIDATES)
+                 if m.confidence >= threshold]
+        return _Outcome(IdentifyStatus.DONE, tuple(found), audio.duration)
+
+    def _record(self, capture_id: int, outcome: _Outcome) -> int:
+        review_below = self.settings.matching.review_below
+        written = 0
+        with self.ledger.write() as session:
+            capture = session.get(Capture, capture_id)
+            assert capture is not None
+            if capture.identify_status != IdentifyStatus.PENDING:
+                return 0  # another worker finished it after our lease ran out
+            seen: set[int] = set()
+            for match in outcome.matches:
+                if match.recording_id in seen:
+                    continue
+                seen.add(match.recording_id)
+                recording = session.get(Recording, match.recording_id)
+                if recording is None:  # removed from the catalog since the index was built
+                    continue
+                status = (DetectionStatus.NEW if match.confidence >= review_below
+                          else DetectionStatus.REVIEW)
+                detection = Detection(
+                    capture_id=capture.id, recording_id=recording.id,
+                    holder_id=recording.holder_id, target_id=capture.target_id,
+                    confidence=float(match.confidence), score=int(match.score),
+                    query_start=float(match.query_start), query_end=float(match.query_end),
+                    ref_start=float(match.ref_start), speed=float(match.speed),
+                    pitch_semitones=float(match.pitch_semitones), status=status,
+                    detected_at=self.clock.now())
+                session.add(detection)
+                session.flush()
+                audit.append(session, self.clock, actor=self.actor, action="detection.created",
+                             entity_type="detection", entity_id=detection.id,
+                             holder_id=recording.holder_id,
+                             details={"capture_id": capture.id, "url": capture.url,
+                                      "recording_id": recording.id, "title": recording.title,
+                                      "confidence": round(float(match.confidence), 4),
+                                      "ref_start": round(float(match.ref_start), 2),
+                                      "speed": float(match.speed),
+                                      "pitch_semitones": float(match.pitch_semitones),
+                                      "status": status})
+                written += 1
+            capture.identify_status, capture.error = outcome.status, outcome.error
+            capture.audio_seconds = outcome.seconds
+            capture.identified_at = self.clock.now()
+            capture.claimed_by, capture.lease_until = None, None
+        return written
