@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -31,6 +32,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
@@ -75,12 +77,29 @@ class GuardedResolver:
 
     def getHostByName(self, name: str, timeout: Any = ()) -> Deferred[str]:
         def resolve() -> str:
-            addresses = process_policy().resolve(name)
+            try:
+                addresses = process_policy().resolve(name)
+            except BlockedAddressError as exc:
+                # As a lookup error Twisted fails the connection quietly (anything else it logs
+                # as CRITICAL); the spider asks refusal_reason() why, to record it as refused.
+                raise DNSLookupError(str(exc)) from None
             # IPv4 first: every host reachable over IPv6 here is reachable over IPv4 too,
             # and Twisted's TCP client connects to exactly the one address returned.
             return sorted(addresses, key=lambda a: ipaddress.ip_address(a).version)[0]
 
         return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), resolve)
+
+
+def refusal_reason(url: str) -> str | None:
+    """Why the resolver refused ``url``'s host, or None if it did not (a plain DNS failure)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        process_policy().resolve(host)
+    except BlockedAddressError as exc:
+        return str(exc)
+    except OSError:
+        return None
+    return None
 
 
 class AddressGuardMiddleware:

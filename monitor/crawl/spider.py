@@ -23,13 +23,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
+from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 
 from ledger.evidence import Exchange, WarcLocation
 from monitor.crawl.discover import Found, PlaylistError, Via, discover, hls_segments
-from monitor.crawl.guard import RefusedRequest
+from monitor.crawl.guard import RefusedRequest, refusal_reason
 from monitor.crawl.ledger_sink import LedgerSink
 from monitor.crawl.netguard import BlockedAddressError, NetworkPolicy
 from monitor.crawl.sniff import SNIFF_BYTES, Kind, sniff
@@ -245,8 +246,13 @@ class TargetSpider(Spider):
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
-        if failure.check(RefusedRequest, BlockedAddressError):
-            self.sink.counters.problem("refused", url, str(failure.value))
+        refused = (str(failure.value) if failure.check(RefusedRequest, BlockedAddressError)
+                   else refusal_reason(url) if failure.check(DNSLookupError, CannotResolveHostError)
+                   else None)
+        if refused:
+            self.sink.counters.problem("refused", url, refused)
+        elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
+            self.sink.counters.problem("too_large", url, str(failure.value).split(" in request")[0])
         elif failure.check(IgnoreRequest):
             reason = str(failure.value) or "ignored"
             kind = "robots_disallowed" if "robots" in reason.lower() else "ignored"
