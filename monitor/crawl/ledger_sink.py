@@ -72,6 +72,13 @@ class LedgerSink:
 
     def _begin(self) -> int:
         with self.ledger.write() as session:
+            # One crawl of a target at a time: a crawl still "running" is one whose process
+            # died (kill -9, power loss). What it captured stays; the crawl is marked as such.
+            for stale in session.execute(select(Crawl).where(
+                    Crawl.target_id == self.target_id,
+                    Crawl.status == CrawlStatus.RUNNING)).scalars():
+                stale.status, stale.finished_at = CrawlStatus.INTERRUPTED, self.clock.now()
+                stale.error = "its process ended before the crawl finished"
             crawl = Crawl(target_id=self.target_id, status=CrawlStatus.RUNNING,
                           started_at=self.clock.now(), stats={})
             session.add(crawl)
