@@ -287,6 +287,30 @@ def pair_peaks(
     return hashes.astype(np.uint32), t[rows].astype(np.uint32), a_f.astype(np.uint16)
 
 
+def pitch_shifted(query: Landmarks, semitones: float, params: LandmarkParams) -> Landmarks:
+    """``query`` with its pitch shift of ``semitones`` undone, in the peak domain: every peak's
+    frequency divided by the shift's ratio and the pairs hashed again.
+
+    A pitch shift that keeps the tempo moves each peak to ``ratio`` times its frequency and
+    leaves its time alone, so the corrected peaks pair up as the reference's do. Far cheaper
+    than analysing resampled audio again: no spectrogram, no peak picking. Uses the peaks of
+    the query's first grid (``extract_query_landmarks`` keeps those)."""
+    ratio = 2.0 ** (-semitones / 12.0)
+    bins = np.asarray(query.peak_bins, dtype=np.float64) * ratio
+    low = max(1, int(np.ceil(params.min_freq_hz / params.bin_hz)))
+    keep = (bins >= low) & (bins <= params.max_freq_bin())
+    frames = np.asarray(query.peak_times)[keep]
+    whole = np.rint(bins[keep]).astype(np.uint16)
+    hashes, times, freqs = pair_peaks(frames, whole, params)
+    strengths = np.asarray(query.peak_strengths)
+    return Landmarks(
+        hashes=hashes, times=times, freqs=freqs, frame_seconds=query.frame_seconds,
+        bin_hz=query.bin_hz, scheme=query.scheme, peak_times=frames, peak_freqs=whole,
+        peak_bins=bins[keep].astype(np.float32),
+        peak_strengths=strengths[keep] if len(strengths) == len(keep) else strengths,
+    )
+
+
 def resample(audio: Audio, sample_rate: int) -> Audio:
     """``audio`` at ``sample_rate`` (polyphase filtering); unchanged if already at that rate."""
     if audio.sample_rate == sample_rate:

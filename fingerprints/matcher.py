@@ -16,7 +16,10 @@ Matching a query:
    ``min_confidence``;
 6. if no pair match is confident, try the speed/pitch/tempo-invariant peak groups
    (:mod:`fingerprints.invariant`), which find resampled, pitch-shifted and time-stretched
-   copies, and merge the two candidate lists.
+   copies, and merge the two candidate lists;
+7. if still nothing is confident, undo likely alterations and search the pairs again: first
+   pitch shifts (±1, ±2 semitones, in the peak domain: cheap), then speed changes (by
+   resampling the audio: a new analysis each).
 
 Reads no settings: thresholds are keyword arguments of :class:`Matcher`.
 """
@@ -38,6 +41,7 @@ from fingerprints.landmarks import (
     LandmarkParams,
     Landmarks,
     extract_query_landmarks,
+    pitch_shifted,
     thinned_peaks,
 )
 from fingerprints.search import SearchIndex
@@ -104,6 +108,7 @@ class Matcher:
         confidence_margin: float = 10.0,
         confidence_spread: float = 2.5,
         invariant: InvariantParams | None = InvariantParams(),
+        pitch_ladder: tuple[float, ...] = (-1.0, 1.0, -2.0, 2.0),
         speed_ladder: tuple[float, ...] = (1.03, 0.97, 1.06, 0.94, 1.09, 0.91, 1.25),
     ) -> None:
         # min_confidence: match() returns None below this.
@@ -121,6 +126,10 @@ class Matcher:
         # confidence_margin/_spread: the logistic of calibrated_confidence.
         # invariant: the speed/pitch/tempo-invariant path, tried when the pair landmarks give
         #   no confident match (None: pair landmarks only).
+        # pitch_ladder: pitch shifts (semitones, tempo kept) undone in turn on the query's peaks,
+        #   and the pair landmarks tried again, when neither path found a confident match:
+        #   the peak groups lose pitch-shifted copies of sparse or quiet passages that pairs
+        #   still hold once the pitch is right. Each step costs a pair search, without analysis.
         # speed_ladder: speed changes (resampling: tempo and pitch together) that are undone
         #   in turn, and the pair landmarks tried again, when neither path found a confident
         #   match: pairs survive noise and lossy coding together with a speed change far better
@@ -143,6 +152,7 @@ class Matcher:
         self.confidence_margin = confidence_margin
         self.confidence_spread = confidence_spread
         self.invariant = invariant
+        self.pitch_ladder = pitch_ladder
         self.speed_ladder = speed_ladder
 
     def match(self, audio: Audio) -> Match | None:
@@ -160,6 +170,11 @@ class Matcher:
         ranked = self.match_landmarks(query, limit)
         if ranked and ranked[0].confidence >= self.min_confidence:
             return ranked
+        for semitones in self.pitch_ladder:
+            found = self._match_pairs(pitch_shifted(query, semitones, self.landmark_params),
+                                      limit)
+            if found and found[0].confidence >= self.min_confidence:
+                return _merged(ranked, [_pitched(match, semitones) for match in found])[:limit]
         for speed in self.speed_ladder:
             found = self._match_pairs(extract_query_landmarks(
                 undo_speed(audio, speed), params=self.landmark_params, shifts=self.query_shifts
@@ -410,6 +425,12 @@ def undo_speed(audio: Audio, speed: float) -> Audio:
     ratio = Fraction(speed).limit_denominator(100)
     samples = signal.resample_poly(audio.samples, ratio.numerator, ratio.denominator)
     return Audio(samples.astype(np.float32), audio.sample_rate)
+
+
+def _pitched(match: Match, semitones: float) -> Match:
+    """A match found with the query's pitch shift of ``semitones`` undone."""
+    return dataclasses.replace(
+        match, pitch_semitones=round(match.pitch_semitones + semitones, 2))
 
 
 def _sped_up(match: Match, speed: float) -> Match:

@@ -220,9 +220,26 @@ def test_pair_landmarks_alone_miss_a_pitch_shift_the_invariant_path_finds(
 ) -> None:
     piece = alter.excerpt(decode_file(catalog.paths[104]).samples, SAMPLE_RATE, 7.3, 10.0)
     query = Audio(alter.shift_pitch(piece, SAMPLE_RATE, 2.0), SAMPLE_RATE)
-    assert Matcher(catalog_index, invariant=None, speed_ladder=()).match(query) is None
-    match = Matcher(catalog_index).match(query)
+    only_pairs = Matcher(catalog_index, invariant=None, pitch_ladder=(), speed_ladder=())
+    assert only_pairs.match(query) is None
+    match = Matcher(catalog_index, pitch_ladder=()).match(query)
     assert match is not None and match.recording_id == 104
+
+
+@pytest.mark.parametrize("semitones", [-2.0, -1.0, 1.0, 2.0])
+def test_pitch_ladder_alone_finds_pitch_shifted_copies_and_reports_the_shift(
+    catalog: Catalog, catalog_index: FingerprintIndex, semitones: float
+) -> None:
+    piece = alter.excerpt(decode_file(catalog.paths[111]).samples, SAMPLE_RATE, 15.0, 10.0)
+    query = Audio(alter.shift_pitch(piece, SAMPLE_RATE, semitones), SAMPLE_RATE)
+    ladder = Matcher(catalog_index, invariant=None, speed_ladder=())
+    assert Matcher(catalog_index, invariant=None, pitch_ladder=(), speed_ladder=()
+                   ).match(query) is None
+    match = ladder.match(query)
+    assert match is not None and match.recording_id == 111
+    assert match.pitch_semitones == pytest.approx(semitones, abs=0.1)
+    assert match.speed == pytest.approx(1.0, abs=0.005)
+    assert abs(match.ref_start - match.query_start - 15.0) <= 0.5
 
 
 def test_speed_ladder_finds_a_sped_up_noisy_mp3_and_reports_its_speed(
@@ -235,7 +252,7 @@ def test_speed_ladder_finds_a_sped_up_noisy_mp3_and_reports_its_speed(
     mp3 = decode_file(reencode_mp3(tmp_path / "fast.wav", tmp_path / "fast.mp3"))
     query = Audio(add_noise(mp3.samples, snr_db=10.0, seed=5), mp3.sample_rate)
     assert Matcher(catalog_index, speed_ladder=()).match(query) is None
-    match = Matcher(catalog_index, invariant=None).match(query)
+    match = Matcher(catalog_index, invariant=None, pitch_ladder=()).match(query)
     assert match is not None and match.recording_id == 109
     assert match.speed == pytest.approx(1.03, abs=0.005)
     assert match.pitch_semitones == pytest.approx(12 * np.log2(1.03), abs=0.1)
