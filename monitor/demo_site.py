@@ -367,7 +367,11 @@ def _write_audio(root: Path, tracks: Sequence[np.ndarray], sample_rate: int, see
         huge.setnchannels(1)
         huge.setsampwidth(2)
         huge.setframerate(sample_rate)
-        huge.writeframes((rng.standard_normal(frames) * 800).astype("<i2").tobytes())
+        # One second of noise repeated: the size is what matters, and a large cap (the
+        # default is 200 MiB) must not cost the memory of generating it all at once.
+        block = (rng.standard_normal(sample_rate) * 800).astype("<i2").tobytes()
+        for start in range(0, frames, sample_rate):
+            huge.writeframes(block[: 2 * min(sample_rate, frames - start)])
 
 
 # --- pages ----------------------------------------------------------------------------------
