@@ -103,34 +103,46 @@ def refusal_reason(url: str) -> str | None:
 
 
 class AddressGuardMiddleware:
-    """Refuses a request its target's policy forbids, before anything is sent."""
+    """Refuses a request its target's policy forbids, before anything is sent.
+
+    Host names are resolved here too (once per crawl and host, in a thread), so a link to a
+    private host is refused up front: no retries, no robots.txt request for it. The resolver
+    still checks every connection, which is what stops a name whose answer changes later."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self._verdicts: dict[str, str | None] = {}  # host -> why refused (None: allowed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         parsed = urlparse_cached(request)
         if parsed.scheme not in ("http", "https"):
             raise RefusedRequest(f"refused {request.url}: only http and https are crawled")
-        host = parsed.hostname or ""
-        policy: NetworkPolicy = self.crawler.spider.policy  # type: ignore[union-attr]
-        try:
-            literal = ip_literal(host)
-            if literal is not None:
-                policy.check_address(host, literal)
-            elif process_policy().allows_private(host) and not policy.allows_private(host):
-                # Another target of this process may reach this host privately; this one may
-                # reach it only at public addresses.
-                policy.resolve(host, parsed.port or 443)
-        except BlockedAddressError as exc:
-            raise RefusedRequest(str(exc)) from None
-        except OSError:
-            return None  # does not resolve: the download fails with a DNS error as usual
-        return None
+        host = (parsed.hostname or "").lower()
+        if host not in self._verdicts:
+            policy: NetworkPolicy = self.crawler.spider.policy  # type: ignore[union-attr]
+            self._verdicts[host] = await asyncio.to_thread(_verdict, policy, host,
+                                                           parsed.port or 443)
+        reason = self._verdicts[host]
+        if reason is not None:
+            raise RefusedRequest(reason)
+
+
+def _verdict(policy: NetworkPolicy, host: str, port: int) -> str | None:
+    try:
+        literal = ip_literal(host)
+        if literal is not None:
+            policy.check_address(host, literal)
+        else:
+            policy.resolve(host, port)
+    except BlockedAddressError as exc:
+        return str(exc)
+    except OSError:
+        return None  # does not resolve: the download fails with a DNS error as usual
+    return None
 
 
 # Longest wait honoured; a server asking for more is retried at the next crawl instead.
