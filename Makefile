@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean bench-identify bench-shared-index
+.PHONY: install run test lint clean bench-identify bench-shared-index bench-crawl
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh run
@@ -39,6 +39,10 @@ bench-identify: install
 ## bench-shared-index: the local index replica against the PostgreSQL index; figures go to BENCHMARKS.md
 bench-shared-index: install
 	$(BIN)/python -m bench.shared_index $(BENCH_ARGS)
+
+## bench-crawl: crawl throughput on generated local sites, identification included; figures go to BENCHMARKS.md
+bench-crawl: install
+	$(BIN)/python -m bench.crawl $(BENCH_ARGS)
 
 ## clean: remove the virtual environment and the demo data
 clean:
