@@ -19,7 +19,7 @@ from monitor.console import emit_json, err_console, progress_bar, user_errors
 from monitor.identify_stage import IdentifyStage
 
 SUMMARY_KEYS = ("pages", "pages_not_modified", "audio_found", "captures", "unchanged",
-                "refused", "robots_disallowed", "too_large", "errors")
+                "refused", "robots_disallowed", "too_large", "page_budget_reached", "errors")
 
 
 def crawl(

@@ -66,6 +66,7 @@ class TargetSpider(Spider):
         self._follow = [re.compile(p) for p in plan.follow]
         self._deny = [re.compile(p) for p in plan.deny]
         self._pages_scheduled = 0
+        self._scheduled: set[str] = set()  # page and media URLs requested in this crawl
         self._page_evidence: dict[str, WarcLocation] = {}
 
     # -- requests -------------------------------------------------------------------------
@@ -77,11 +78,14 @@ class TargetSpider(Spider):
                 yield request
 
     def _page_request(self, url: str, depth: int, force: bool = False) -> Request | None:
-        if not force and not self._may_follow(url, depth):
+        # Links repeat on every page (navigation): a URL already scheduled in this crawl costs
+        # neither a ledger read nor a place in the page budget.
+        if url in self._scheduled or (not force and not self._may_follow(url, depth)):
             return None
         if self._pages_scheduled >= self.plan.max_pages:
             self.sink.counters.inc("page_budget_reached")
             return None
+        self._scheduled.add(url)
         self._pages_scheduled += 1
         headers = {}
         known = self.sink.known(url)
@@ -96,6 +100,9 @@ class TargetSpider(Spider):
                              "download_maxsize": self.plan.max_page_bytes})
 
     def _media_request(self, found: Found, page_url: str, depth: int) -> Request | None:
+        if found.url in self._scheduled:
+            return None
+        self._scheduled.add(found.url)
         known = self.sink.known(found.url)
         if not self.sink.due(known):
             self.sink.counters.inc("media_not_due")
