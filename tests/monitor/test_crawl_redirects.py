@@ -23,7 +23,7 @@ class _Site(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append((self.headers.get("Host", ""), self.path))
-        port = self.server.server_address[1]
+        port = self.server.server_port  # type: ignore[attr-defined]
         if self.path == "/":
             self._send(200, b'<a href="/go.mp3">song</a> <a href="/hop">more</a>', "text/html")
         elif self.path == "/go.mp3":  # an audio link that redirects to another loopback name
