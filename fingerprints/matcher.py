@@ -42,6 +42,7 @@ from fingerprints.landmarks import (
     Landmarks,
     extract_query_landmarks,
     pitch_shifted,
+    slowed_down,
     thinned_peaks,
 )
 from fingerprints.search import SearchIndex
@@ -110,6 +111,7 @@ class Matcher:
         invariant: InvariantParams | None = InvariantParams(),
         pitch_ladder: tuple[float, ...] = (-1.0, 1.0, -2.0, 2.0),
         speed_ladder: tuple[float, ...] = (1.03, 0.97, 1.06, 0.94, 1.09, 0.91, 1.25),
+        reanalysed_ladder_seconds: float = 90.0,
     ) -> None:
         # min_confidence: match() returns None below this.
         # landmark_params: how query landmarks are extracted; must give the index's scheme.
@@ -134,6 +136,9 @@ class Matcher:
         #   in turn, and the pair landmarks tried again, when neither path found a confident
         #   match: pairs survive noise and lossy coding together with a speed change far better
         #   than peak groups, once the speed is right. Each step costs about a pair search.
+        # reanalysed_ladder_seconds: queries up to this long undo each speed step by analysing
+        #   resampled audio again (best accuracy); longer ones (whole files from the crawler,
+        #   mostly not in the catalog) on their peaks, which costs a third as much.
         self.index = index
         self.min_confidence = min_confidence
         self.landmark_params = landmark_params or LandmarkParams()
@@ -154,6 +159,7 @@ class Matcher:
         self.invariant = invariant
         self.pitch_ladder = pitch_ladder
         self.speed_ladder = speed_ladder
+        self.reanalysed_ladder_seconds = reanalysed_ladder_seconds
 
     def match(self, audio: Audio) -> Match | None:
         """The best match of at least ``min_confidence``, or None."""
@@ -175,10 +181,13 @@ class Matcher:
                                       limit)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, [_pitched(match, semitones) for match in found])[:limit]
+        reanalyse = audio.duration <= self.reanalysed_ladder_seconds
         for speed in self.speed_ladder:
-            found = self._match_pairs(extract_query_landmarks(
-                undo_speed(audio, speed), params=self.landmark_params, shifts=self.query_shifts
-            ), limit)
+            undone = (extract_query_landmarks(undo_speed(audio, speed),
+                                              params=self.landmark_params,
+                                              shifts=self.query_shifts)
+                      if reanalyse else slowed_down(query, speed, self.landmark_params))
+            found = self._match_pairs(undone, limit)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, [_sped_up(match, speed) for match in found])[:limit]
         return ranked

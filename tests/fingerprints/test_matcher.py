@@ -257,3 +257,21 @@ def test_speed_ladder_finds_a_sped_up_noisy_mp3_and_reports_its_speed(
     assert match.speed == pytest.approx(1.03, abs=0.005)
     assert match.pitch_semitones == pytest.approx(12 * np.log2(1.03), abs=0.1)
     assert abs(match.ref_start - match.query_start * match.speed - 20.0) <= 0.5
+
+
+def test_long_queries_undo_speed_on_their_peaks_and_still_find_the_copy(
+    catalog: Catalog, catalog_index: FingerprintIndex
+) -> None:
+    # A whole uploaded file: 100 s of other music with 12 s of a catalog track, 6 % faster.
+    piece = alter.excerpt(decode_file(catalog.paths[113]).samples, SAMPLE_RATE, 10.0, 14.0)
+    fast = alter.change_speed(piece, SAMPLE_RATE, 1.06)[: 12 * SAMPLE_RATE]
+    outer = synthesize_track(9300, 100.0, SAMPLE_RATE)
+    query = Audio(alter.embed(fast, outer, 40.0, SAMPLE_RATE), SAMPLE_RATE)
+    assert query.duration > Matcher(catalog_index).reanalysed_ladder_seconds
+    assert Matcher(catalog_index, invariant=None, pitch_ladder=(), speed_ladder=()
+                   ).match(query) is None
+    match = Matcher(catalog_index, invariant=None, pitch_ladder=()).match(query)
+    assert match is not None and match.recording_id == 113
+    assert match.speed == pytest.approx(1.06, abs=0.005)
+    assert abs(match.query_start - 40.0) <= 1.0
+    assert abs(match.ref_start - (match.query_start - 40.0) * match.speed - 10.0) <= 0.5
