@@ -190,3 +190,59 @@ class IdentifyStage:
             capture.identified_at = self.clock.now()
             capture.claimed_by, capture.lease_until = None, None
         return written
+
+
+def identify_in_processes(settings: Settings, workers: int, *, actor: str,
+                          on_progress: Callable[[int], None] | None = None) -> IdentifyReport:
+    """Run the stage in ``workers`` processes at once until no capture is pending; the sum of
+    their reports. Each process opens its own ledger and index (the index file is memory-mapped:
+    its pages are shared); the leases keep them from taking the same capture."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ledger.db import open_ledger
+
+    total = IdentifyReport()
+    # spawn: a worker must not inherit the parent's database connections or Twisted's state.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_worker, settings, actor) for _ in range(workers)]
+        if on_progress is not None:
+            ledger = open_ledger(settings.database_url,
+                                 busy_timeout_ms=settings.database.busy_timeout_ms)
+            try:
+                before = _finished(ledger)
+                while not all(f.done() for f in futures):
+                    on_progress(_finished(ledger) - before)
+                    time.sleep(0.5)
+            finally:
+                ledger.close()
+        for future in futures:
+            report = future.result()
+            total.captures += report.captures
+            total.detections += report.detections
+            total.reused += report.reused
+            total.failed += report.failed
+    return total
+
+
+def _finished(ledger: Ledger) -> int:
+    """Captures no longer pending (for progress: the workers report only when done)."""
+    from sqlalchemy import func
+
+    with ledger.read() as session:
+        return int(session.execute(select(func.count()).select_from(Capture).where(
+            Capture.identify_status != IdentifyStatus.PENDING)).scalar() or 0)
+
+
+def _worker(settings: Settings, actor: str) -> IdentifyReport:
+    from monitor.app import build_app
+
+    app = build_app(settings, actor=actor)
+    try:
+        with app.evidence() as evidence:
+            return IdentifyStage(settings, app.ledger, app.clock, app.matcher, evidence,
+                                 actor=actor).run()
+    finally:
+        app.close()

@@ -3,6 +3,7 @@ foreground, and what it found."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +17,7 @@ from ledger.models import Capture, Detection, Recording, RightsHolder, Target
 from ledger.targets import get_target, list_targets
 from monitor.app import App
 from monitor.console import emit_json, err_console, progress_bar, user_errors
-from monitor.identify_stage import IdentifyStage
+from monitor.identify_stage import IdentifyStage, identify_in_processes
 
 SUMMARY_KEYS = ("pages", "pages_not_modified", "audio_found", "captures", "unchanged",
                 "refused", "robots_disallowed", "too_large", "page_budget_reached", "errors")
@@ -69,6 +70,14 @@ def crawl(
 
 
 def _identify(built: App) -> int:
+    workers = built.settings.crawl.identify_workers or os.cpu_count() or 1
+    if workers > 1:
+        with progress_bar() as bar:
+            task = bar.add_task(f"identifying captures ({workers} processes)", total=None)
+            report = identify_in_processes(
+                built.settings, workers, actor=built.actor,
+                on_progress=lambda claimed: bar.update(task, completed=claimed))
+        return report.detections
     with built.evidence() as evidence:
         stage = IdentifyStage(built.settings, built.ledger, built.clock, built.matcher,
                               evidence, actor=built.actor)
