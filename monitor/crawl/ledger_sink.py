@@ -24,6 +24,7 @@ from ledger.models import Capture, Crawl, CrawlStatus, Target, UrlState
 
 # Kept in the crawl's stats so an operator (and the tests) can see what was refused and why.
 MAX_LISTED_PROBLEMS = 200
+PAGE_BATCH = 200  # page states written per transaction
 
 
 def url_key(url: str) -> str:
@@ -68,6 +69,9 @@ class LedgerSink:
         self.target_id, self.target_name = target.id, target.name
         self.revisit, self.actor = revisit, actor
         self.counters = CrawlCounters()
+        self._known: dict[str, KnownUrl] | None = None
+        self._pages: list[tuple[str, int, str | None, str | None, list[list[Any]] | None,
+                                datetime]] = []
         self.crawl_id = self._begin()
 
     def _begin(self) -> int:
@@ -89,14 +93,13 @@ class LedgerSink:
             return crawl.id
 
     def known(self, url: str) -> KnownUrl | None:
-        with self.ledger.read() as session:
-            row = session.execute(select(UrlState).where(
-                UrlState.target_id == self.target_id, UrlState.url_key == url_key(url))
-            ).scalar_one_or_none()
-            if row is None:
-                return None
-            return KnownUrl(row.etag, row.last_modified, row.sha256, row.next_visit_at,
-                            row.links)
+        """What earlier crawls learnt of ``url``; the target's URL state is read once per crawl
+        (one query, not one per link) and kept up to date by this sink's own writes."""
+        if self._known is None:
+            with self.ledger.read() as session:
+                self._known = {row.url_key: _known_of(row) for row in session.execute(
+                    select(UrlState).where(UrlState.target_id == self.target_id)).scalars()}
+        return self._known.get(url_key(url))
 
     def due(self, known: KnownUrl | None) -> bool:
         return known is None or known.next_visit_at is None or \
@@ -104,16 +107,29 @@ class LedgerSink:
 
     def page_seen(self, url: str, status: int, etag: str | None, last_modified: str | None,
                   links: list[list[Any]] | None) -> None:
-        """Record a page fetch (``links`` None: keep the stored ones, as after a 304)."""
+        """Record a page fetch (``links`` None: keep the stored ones, as after a 304).
+
+        Written in batches: a page's state is only a hint for the next crawl (lost, the page is
+        fetched again unconditionally), so it need not cost a transaction per page."""
+        self._pages.append((url, status, etag, last_modified, links, self.clock.now()))
+        if len(self._pages) >= PAGE_BATCH:
+            self.flush_pages()
+
+    def flush_pages(self) -> None:
+        pages, self._pages = self._pages, []
+        if not pages:
+            return
         with self.ledger.write() as session:
-            row = self._state(session, url, "page")
-            row.http_status, row.last_fetched_at = status, self.clock.now()
-            row.next_visit_at = self.clock.now() + self.revisit.pages
-            if status != 304:
-                row.etag, row.last_modified = etag, last_modified
-            if links is not None:
-                row.links = links
-            row.failures = 0
+            for url, status, etag, last_modified, links, at in pages:
+                row = self._state(session, url, "page")
+                row.http_status, row.last_fetched_at = status, at
+                row.next_visit_at = at + self.revisit.pages
+                if status != 304:
+                    row.etag, row.last_modified = etag, last_modified
+                if links is not None:
+                    row.links = links
+                row.failures = 0
+                self._remember(row)
 
     def media_unchanged(self, url: str, status: int, etag: str | None,
                         last_modified: str | None) -> None:
@@ -123,6 +139,7 @@ class LedgerSink:
             row.next_visit_at = self.clock.now() + self.revisit.media
             if etag or last_modified:
                 row.etag, row.last_modified = etag, last_modified
+            self._remember(row)
 
     def failed(self, url: str, kind: str) -> None:
         with self.ledger.write() as session:
@@ -130,6 +147,7 @@ class LedgerSink:
             row.failures += 1
             # Back off: an URL that keeps failing is tried less and less often.
             row.next_visit_at = self.clock.now() + timedelta(hours=min(2 ** row.failures, 168))
+            self._remember(row)
 
     def archive_page(self, exchange: Exchange) -> WarcLocation:
         return self.evidence.write_exchange(exchange).response
@@ -172,6 +190,7 @@ class LedgerSink:
             row.last_fetched_at = self.clock.now()
             row.next_visit_at = self.clock.now() + self.revisit.media
             row.failures = 0
+            self._remember(row)
             session.flush()
             audit.append(session, self.clock, actor=self.actor, action="capture.recorded",
                          entity_type="capture", entity_id=capture.id,
@@ -182,6 +201,7 @@ class LedgerSink:
             return capture.id
 
     def finish(self, status: str, error: str | None = None) -> dict[str, Any]:
+        self.flush_pages()
         stats: dict[str, Any] = dict(self.counters.values)
         stats["problems"] = self.counters.problems
         with self.ledger.write() as session:
@@ -194,6 +214,10 @@ class LedgerSink:
                          details={"target": self.target_name, **self.counters.values})
         return stats
 
+    def _remember(self, row: UrlState) -> None:
+        if self._known is not None:
+            self._known[row.url_key] = _known_of(row)
+
     def _state(self, session: Any, url: str, kind: str) -> UrlState:
         key = url_key(url)
         row = session.execute(select(UrlState).where(
@@ -202,6 +226,10 @@ class LedgerSink:
             row = UrlState(target_id=self.target_id, url_key=key, url=url, kind=kind, failures=0)
             session.add(row)
         return row
+
+
+def _known_of(row: UrlState) -> KnownUrl:
+    return KnownUrl(row.etag, row.last_modified, row.sha256, row.next_visit_at, row.links)
 
 
 def _header(exchange: Exchange, name: str) -> str | None:
