@@ -17,6 +17,7 @@ Pure functions; reads no settings.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zlib
@@ -228,10 +229,10 @@ class _Collector:
             via, media = Via.PLAYLIST, True
         if (self._media if media else self._pages) >= self._limit:
             return
-        try:
-            url = canonicalize_url(url, keep_fragments=False)
-        except ValueError:  # an unencodable host name
+        canonical = _canonical(url)
+        if canonical is None:
             return
+        url = canonical
         if len(url) > MAX_URL_LENGTH or url in self._seen:
             return
         self._seen.add(url)
@@ -252,6 +253,16 @@ class _Collector:
                 pages_left -= 1
             kept.append(found)
         return kept
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(url: str) -> str | None:
+    """``url`` in w3lib's canonical form, None if it cannot be encoded. Cached: a site's
+    navigation links come back on every page, and canonicalising is most of a link's cost."""
+    try:
+        return canonicalize_url(url, keep_fragments=False)
+    except ValueError:  # an unencodable host name
+        return None
 
 
 def _absolute(base: str, raw: str | None) -> str | None:
