@@ -46,6 +46,7 @@ from bench import crawl_site
 from bench.measure import Machine, begin_run, describe_machine
 from bench.report import write_section
 from ledger.models import Capture
+from monitor.demo_site import DemoSiteError
 
 log = logging.getLogger("bench.crawl")
 
@@ -526,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(report(), path)
             if "audio" in options.phases:
                 audio, audio_run, servers["audio phase"] = run_audio(options, Path(work))
-        except (CopyguardError, crawl_site.SiteError) as error:
+        except (CopyguardError, crawl_site.SiteError, DemoSiteError) as error:
             log.error("%s", error)
             return 1
     final = report()

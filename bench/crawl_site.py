@@ -40,6 +40,7 @@ import numpy as np
 import soundfile as sf
 
 from fingerprints.synth import synthesize_track
+from monitor.demo_site import encode_file
 
 MANIFEST = "manifest.json"
 SECTIONS = 20  # section indexes of the HTML site, all linked from every page
@@ -208,7 +209,7 @@ def _write_audio(folder: Path, files: int, copies: int,
         if i < copies:
             sf.write(folder / "catalog" / f"{titles[i]}.flac", samples, SYNTH_RATE,
                      subtype="PCM_16")
-        _encode(samples, folder / "www" / paths[i].lstrip("/"))
+        encode_file(samples, SYNTH_RATE, folder / "www" / paths[i].lstrip("/"), _MP3)
 
     # ffmpeg encodes in processes of its own and numpy releases the lock: threads suffice.
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
@@ -234,19 +235,6 @@ def _write_audio(folder: Path, files: int, copies: int,
             encoding="utf-8")
     return {"copies": {paths[i]: titles[i] for i in range(copies)},
             "unrelated": paths[copies:], "pages": pages + 1}
-
-
-def _encode(samples: np.ndarray, target: Path) -> None:
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(SYNTH_RATE),
-               "-ac", "1", "-i", "pipe:0", "-map_metadata", "-1", *_MP3, str(target)]
-    try:
-        done = subprocess.run(command, input=np.asarray(samples, dtype="<f4").tobytes(),
-                              capture_output=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SiteError(f"ffmpeg failed on {target.name}: {exc}") from exc
-    if done.returncode != 0:
-        raise SiteError(f"ffmpeg failed on {target.name}: "
-                        f"{done.stderr.decode(errors='replace')[-400:]}")
 
 
 # --- serving ---------------------------------------------------------------------------------

@@ -274,8 +274,8 @@ def _complete(root: Path, key: str) -> bool:
 
 # --- audio ----------------------------------------------------------------------------------
 
-def _encode(samples: np.ndarray, sample_rate: int, target: Path,
-            options: Sequence[str]) -> None:
+def encode_file(samples: np.ndarray, sample_rate: int, target: Path,
+                options: Sequence[str]) -> None:
     """Encode into ``target`` (format from its suffix). Not alter.encode: that pipes its output,
     which cannot make MP4 or HLS, and Ogg and WebM need -bitexact to come out the same."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -337,10 +337,10 @@ def _write_audio(root: Path, tracks: Sequence[np.ndarray], sample_rate: int, see
         excerpt = alter.excerpt(tracks[track], sample_rate, start, seconds)
         noise = np.random.default_rng([seed, 1, track])  # per job: the jobs run in any order
         samples = _altered(_COPIES[track].alteration, excerpt, sample_rate, noise, filler)
-        _encode(samples, sample_rate, root / _COPIES[track].file, _COPIES[track].codec)
+        encode_file(samples, sample_rate, root / _COPIES[track].file, _COPIES[track].codec)
 
     def decoy(make: Callable[[], np.ndarray], name: str, options: tuple[str, ...]) -> None:
-        _encode(make(), sample_rate, media / name, options)
+        encode_file(make(), sample_rate, media / name, options)
 
     decoys = [
         (lambda: synthesize_track(UNRELATED_SEED + seed, 20.0, sample_rate), "unrelated.mp3",

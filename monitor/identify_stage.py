@@ -12,21 +12,25 @@ over that result.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import socket
+import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config import Settings
 from fingerprints import DecodeError, Match, Matcher, decode_file
 from ledger import audit
 from ledger.clock import Clock
-from ledger.db import Ledger
+from ledger.db import Ledger, open_ledger
 from ledger.evidence import EvidenceStore
 from ledger.models import Capture, Detection, DetectionStatus, IdentifyStatus, Recording
+from monitor.app import build_app
 
 log = logging.getLogger(__name__)
 
@@ -197,12 +201,6 @@ def identify_in_processes(settings: Settings, workers: int, *, actor: str,
     """Run the stage in ``workers`` processes at once until no capture is pending; the sum of
     their reports. Each process opens its own ledger and index (the index file is memory-mapped:
     its pages are shared); the leases keep them from taking the same capture."""
-    import multiprocessing
-    import time
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ledger.db import open_ledger
-
     total = IdentifyReport()
     # spawn: a worker must not inherit the parent's database connections or Twisted's state.
     context = multiprocessing.get_context("spawn")
@@ -229,16 +227,12 @@ def identify_in_processes(settings: Settings, workers: int, *, actor: str,
 
 def _finished(ledger: Ledger) -> int:
     """Captures no longer pending (for progress: the workers report only when done)."""
-    from sqlalchemy import func
-
     with ledger.read() as session:
         return int(session.execute(select(func.count()).select_from(Capture).where(
             Capture.identify_status != IdentifyStatus.PENDING)).scalar() or 0)
 
 
 def _worker(settings: Settings, actor: str) -> IdentifyReport:
-    from monitor.app import build_app
-
     app = build_app(settings, actor=actor)
     try:
         with app.evidence() as evidence:
