@@ -285,9 +285,11 @@ def _plain(text: str | None) -> str:
     """Plain text for the evidence: no tags, no control characters, whitespace collapsed."""
     if not text:
         return ""
-    text = remove_tags(remove_tags_with_content(text[:20 * MAX_CONTEXT_CHARS],
-                                                which_ones=("script", "style")))
-    text = "".join(c for c in text if (c.isprintable() or c.isspace()) and c not in "<>")
+    text = text[:20 * MAX_CONTEXT_CHARS]
+    if "<" in text:  # most link texts have no markup: spare them the regular expressions
+        text = remove_tags(remove_tags_with_content(text, which_ones=("script", "style")))
+    if not text.isprintable() or "<" in text or ">" in text:
+        text = "".join(c for c in text if (c.isprintable() or c.isspace()) and c not in "<>")
     return " ".join(text.split())[:MAX_CONTEXT_CHARS].rstrip()
 
 

@@ -10,6 +10,7 @@ the next crawl finds the URL state and does not capture the same bytes twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,8 +121,9 @@ class LedgerSink:
         if not pages:
             return
         with self.ledger.write() as session:
+            rows = self._states(session, [page[0] for page in pages], "page")
             for url, status, etag, last_modified, links, at in pages:
-                row = self._state(session, url, "page")
+                row = rows[url_key(url)]
                 row.http_status, row.last_fetched_at = status, at
                 row.next_visit_at = at + self.revisit.pages
                 if status != 304:
@@ -218,6 +220,22 @@ class LedgerSink:
         if self._known is not None:
             self._known[row.url_key] = _known_of(row)
 
+    def _states(self, session: Any, urls: list[str], kind: str) -> dict[str, UrlState]:
+        """The rows of ``urls`` by key, new ones added: one query for a whole batch (one per
+        URL, each flushing the rows added before it, was most of a batch's cost)."""
+        keys = {url_key(url): url for url in urls}
+        rows: dict[str, UrlState] = {}
+        with session.no_autoflush:
+            for chunk in _chunks(sorted(keys), 500):  # under SQLite's bound-parameter limit
+                rows.update((row.url_key, row) for row in session.execute(select(UrlState).where(
+                    UrlState.target_id == self.target_id, UrlState.url_key.in_(chunk))).scalars())
+        for key, url in keys.items():
+            if key not in rows:
+                rows[key] = UrlState(target_id=self.target_id, url_key=key, url=url, kind=kind,
+                                     failures=0)
+                session.add(rows[key])
+        return rows
+
     def _state(self, session: Any, url: str, kind: str) -> UrlState:
         key = url_key(url)
         row = session.execute(select(UrlState).where(
@@ -226,6 +244,11 @@ class LedgerSink:
             row = UrlState(target_id=self.target_id, url_key=key, url=url, kind=kind, failures=0)
             session.add(row)
         return row
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _known_of(row: UrlState) -> KnownUrl:
