@@ -83,7 +83,7 @@ class CrawlSettings(_Section):
     revisit_media_days: float = Field(7.0, ge=0)
     max_hls_segments: int = Field(2000, ge=1)
     warc_file_mb: int = Field(1024, ge=1)
-    # Processes identifying captures after `copyguard crawl`; 0: one per CPU core.
+    # Processes identifying captures while `copyguard crawl` runs, then draining; 0: one per core.
     identify_workers: int = Field(0, ge=0, le=64)
 
     @property

@@ -319,6 +319,9 @@ class Capture(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     identified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     audio_seconds: Mapped[float | None] = mapped_column(Float)
+    # Wall seconds its worker spent decoding and matching it; None when it took over the result
+    # of identical bytes.
+    identify_seconds: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
 
     target: Mapped[Target] = relationship()

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 3
 CANDIDATES = 5  # recordings considered per capture (a mix may hold several)
+IDLE_POLL_SECONDS = 0.2  # how soon a waiting worker looks again; doubles while idle
+MAX_IDLE_POLL_SECONDS = 2.0
+
+
+STOP_SECONDS = 30.0  # how long a worker may take to finish the capture in hand when stopped
+
+
+class EventLike(Protocol):
+    def is_set(self) -> bool: ...
 
 
 def worker_name() -> str:
@@ -49,6 +59,7 @@ class IdentifyReport:
     detections: int = 0
     reused: int = 0  # captures whose bytes had been identified before
     failed: int = 0
+    crashed: int = 0  # worker processes that died (their captures are retried)
 
 
 @dataclass(frozen=True)
@@ -76,17 +87,33 @@ class IdentifyStage:
         return self._matcher
 
     def run(self, *, limit: int | None = None,
-            on_progress: Callable[[IdentifyReport], None] | None = None) -> IdentifyReport:
-        """Identify pending captures until none is left (or ``limit`` were done)."""
+            on_progress: Callable[[IdentifyReport], None] | None = None,
+            more_coming: Callable[[], bool] | None = None,
+            stop: Callable[[], bool] | None = None) -> IdentifyReport:
+        """Identify pending captures until none is left (or ``limit`` were done).
+
+        ``more_coming``: while it answers True (a crawl is still writing captures), an empty
+        queue is waited on instead of ending the run. ``stop``: asked between captures; True
+        ends the run with the capture in hand finished, never half-done."""
         report = IdentifyReport()
-        while limit is None or report.captures < limit:
-            claimed = self._claim()
+        idle = IDLE_POLL_SECONDS
+        while (limit is None or report.captures < limit) and not (stop and stop()):
+            claimed = self._claim() if self._any_pending() else None
             if claimed is None:
-                break
+                if more_coming is None or not more_coming():
+                    if self._any_pending():  # written just before the crawl said it was done
+                        continue
+                    break
+                time.sleep(idle)
+                idle = min(idle * 2, MAX_IDLE_POLL_SECONDS)
+                continue
+            idle = IDLE_POLL_SECONDS
             capture_id, sha256 = claimed
             prior = self._prior_outcome(sha256, capture_id)
+            started = time.perf_counter()
             outcome = prior if prior is not None else self._identify(sha256)
-            written = self._record(capture_id, outcome)
+            elapsed = None if prior is not None else time.perf_counter() - started
+            written = self._record(capture_id, outcome, elapsed)
             report.captures += 1
             report.detections += written
             report.reused += prior is not None
@@ -94,6 +121,15 @@ class IdentifyStage:
             if on_progress is not None:
                 on_progress(report)
         return report
+
+    def _any_pending(self) -> bool:
+        """A read, so that waiting for work does not take SQLite's write lock from the crawl."""
+        now = self.clock.now()
+        with self.ledger.read() as session:
+            return session.execute(select(Capture.id).where(
+                Capture.identify_status == IdentifyStatus.PENDING,
+                (Capture.lease_until.is_(None)) | (Capture.lease_until < now)).limit(1)
+            ).first() is not None
 
     def _claim(self) -> tuple[int, str] | None:
         while True:
@@ -150,7 +186,7 @@ class IdentifyStage:
                  if m.confidence >= threshold]
         return _Outcome(IdentifyStatus.DONE, tuple(found), audio.duration)
 
-    def _record(self, capture_id: int, outcome: _Outcome) -> int:
+    def _record(self, capture_id: int, outcome: _Outcome, elapsed: float | None) -> int:
         review_below = self.settings.matching.review_below
         written = 0
         with self.ledger.write() as session:
@@ -190,39 +226,87 @@ class IdentifyStage:
                                       "status": status})
                 written += 1
             capture.identify_status, capture.error = outcome.status, outcome.error
-            capture.audio_seconds = outcome.seconds
+            capture.audio_seconds, capture.identify_seconds = outcome.seconds, elapsed
             capture.identified_at = self.clock.now()
             capture.claimed_by, capture.lease_until = None, None
         return written
 
 
-def identify_in_processes(settings: Settings, workers: int, *, actor: str,
-                          on_progress: Callable[[int], None] | None = None) -> IdentifyReport:
-    """Run the stage in ``workers`` processes at once until no capture is pending; the sum of
-    their reports. Each process opens its own ledger and index (the index file is memory-mapped:
-    its pages are shared); the leases keep them from taking the same capture."""
-    total = IdentifyReport()
-    # spawn: a worker must not inherit the parent's database connections or Twisted's state.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(_worker, settings, actor) for _ in range(workers)]
-        if on_progress is not None:
-            ledger = open_ledger(settings.database_url,
-                                 busy_timeout_ms=settings.database.busy_timeout_ms)
-            try:
-                before = _finished(ledger)
-                while not all(f.done() for f in futures):
+class IdentifyWorkers:
+    """The identify stage in ``count`` processes of their own, started before a crawl so that
+    captures are identified while the crawl is still fetching (``more_coming``), then drained.
+
+    Each process opens its own ledger and index (the index file is memory-mapped: its pages
+    are shared); the leases keep them from taking the same capture. The processes ignore
+    SIGINT: on Ctrl-C the caller calls :meth:`stop`, and each finishes the capture in hand
+    (no lease is left to run out) before it exits."""
+
+    def __init__(self, settings: Settings, count: int, *, actor: str) -> None:
+        # spawn: a worker must not inherit the parent's database connections or Twisted's state.
+        context = multiprocessing.get_context("spawn")
+        self.settings = settings
+        self._more_coming = context.Event()
+        self._more_coming.set()
+        self._stop = context.Event()
+        self._reports: Any = context.SimpleQueue()
+        self._processes = [
+            context.Process(target=_worker, name=f"copyguard-identify-{n + 1}", daemon=True,
+                            args=(settings, actor, self._more_coming, self._stop, self._reports))
+            for n in range(max(1, count))]
+
+    def __enter__(self) -> IdentifyWorkers:
+        for process in self._processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if any(p.is_alive() for p in self._processes):
+            self.stop()
+
+    def finish(self, on_progress: Callable[[int], None] | None = None) -> IdentifyReport:
+        """No more captures are coming: identify what is pending, then end; the sum of the
+        workers' reports. ``on_progress`` gets the captures identified since this call."""
+        self._more_coming.clear()
+        ledger = open_ledger(self.settings.database_url,
+                             busy_timeout_ms=self.settings.database.busy_timeout_ms)
+        try:
+            before = _finished(ledger)
+            while any(p.is_alive() for p in self._processes):
+                if on_progress is not None:
                     on_progress(_finished(ledger) - before)
-                    time.sleep(0.5)
-            finally:
-                ledger.close()
-        for future in futures:
-            report = future.result()
+                for process in self._processes:
+                    process.join(0.5 / len(self._processes))
+        finally:
+            ledger.close()
+        return self._collect()
+
+    def stop(self, timeout: float = STOP_SECONDS) -> IdentifyReport:
+        """End now: each worker finishes the capture in hand; one still busy after ``timeout``
+        seconds is terminated (its lease lets another worker take the capture later)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for process in self._processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("%s did not stop within %.0f s: terminated", process.name, timeout)
+                process.terminate()
+                process.join()
+        return self._collect()
+
+    def _collect(self) -> IdentifyReport:
+        total = IdentifyReport()
+        while not self._reports.empty():
+            report = self._reports.get()
             total.captures += report.captures
             total.detections += report.detections
             total.reused += report.reused
             total.failed += report.failed
-    return total
+        for process in self._processes:
+            if process.exitcode not in (0, None):
+                log.error("%s exited with code %s; captures it held are taken up again "
+                          "when their lease runs out", process.name, process.exitcode)
+                total.crashed += 1
+        return total
 
 
 def _finished(ledger: Ledger) -> int:
@@ -232,11 +316,15 @@ def _finished(ledger: Ledger) -> int:
             Capture.identify_status != IdentifyStatus.PENDING)).scalar() or 0)
 
 
-def _worker(settings: Settings, actor: str) -> IdentifyReport:
+def _worker(settings: Settings, actor: str, more_coming: EventLike, stop: EventLike,
+            reports: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     app = build_app(settings, actor=actor)
     try:
         with app.evidence() as evidence:
-            return IdentifyStage(settings, app.ledger, app.clock, app.matcher, evidence,
-                                 actor=actor).run()
+            report = IdentifyStage(settings, app.ledger, app.clock, app.matcher, evidence,
+                                   actor=actor).run(more_coming=more_coming.is_set,
+                                                    stop=stop.is_set)
+        reports.put(report)
     finally:
         app.close()

@@ -4,7 +4,8 @@ foreground, and what it found."""
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,11 +14,14 @@ from rich.text import Text
 from sqlalchemy import select
 
 from ledger.errors import NotFoundError
-from ledger.models import Capture, Detection, Recording, RightsHolder, Target
+from ledger.models import Capture, CrawlStatus, Detection, Recording, RightsHolder, Target
 from ledger.targets import get_target, list_targets
 from monitor.app import App
 from monitor.console import emit_json, err_console, progress_bar, user_errors
-from monitor.identify_stage import IdentifyStage, identify_in_processes
+from monitor.identify_stage import IdentifyWorkers
+
+if TYPE_CHECKING:
+    from monitor.crawl.runner import CrawlResult
 
 SUMMARY_KEYS = ("pages", "pages_not_modified", "audio_found", "captures", "unchanged",
                 "refused", "robots_disallowed", "too_large", "page_budget_reached", "errors")
@@ -28,10 +32,10 @@ def crawl(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Targets to crawl (default: every target).")] = None,
     identify: Annotated[bool, typer.Option(
-        help="Identify the new captures against the catalog after crawling.")] = True,
+        help="Identify the new captures against the catalog as they are crawled.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
 ) -> None:
-    """Crawl targets once, now, then identify what was captured; prints a summary."""
+    """Crawl targets once, now, identifying what is captured as it comes; prints a summary."""
     from monitor.crawl.runner import run_crawls  # Scrapy and Twisted only when crawling
 
     built: App = ctx.obj
@@ -45,11 +49,12 @@ def crawl(
             raise NotFoundError("no targets: add one with `copyguard targets add URL --name N` "
                                 "or in the config file")
         err_console.print(f"crawling {', '.join(t.name for t in chosen)} ...")
-        results = run_crawls(built.settings, built.ledger, built.clock, chosen,
-                             actor=built.actor)
-        detections = 0
-        if identify:
-            detections = _identify(built)
+        if not identify:
+            results = run_crawls(built.settings, built.ledger, built.clock, chosen,
+                                 actor=built.actor)
+            detections = 0
+        else:
+            results, detections = _crawl_and_identify(built, chosen, run_crawls)
     summary = [{"target": r.target, "crawl_id": r.crawl_id, "status": r.status,
                 **{k: r.stats.get(k, 0) for k in SUMMARY_KEYS}} for r in results]
     if as_json:
@@ -69,22 +74,27 @@ def crawl(
     typer.echo(f"{detections} new detection(s); see `copyguard detections list`.")
 
 
-def _identify(built: App) -> int:
+def _crawl_and_identify(built: App, chosen: list[Target],
+                        run_crawls: Callable[..., list[CrawlResult]]
+                        ) -> tuple[list[CrawlResult], int]:
+    """Crawl with the identify workers already running, so captures are identified while the
+    crawl goes on; then drain what is left. A crawl stopped by Ctrl-C stops them too (each
+    finishes the capture in hand); what is still pending waits for the next run."""
     workers = built.settings.crawl.identify_workers or os.cpu_count() or 1
-    if workers > 1:
-        with progress_bar() as bar:
-            task = bar.add_task(f"identifying captures ({workers} processes)", total=None)
-            report = identify_in_processes(
-                built.settings, workers, actor=built.actor,
-                on_progress=lambda claimed: bar.update(task, completed=claimed))
-        return report.detections
-    with built.evidence() as evidence:
-        stage = IdentifyStage(built.settings, built.ledger, built.clock, built.matcher,
-                              evidence, actor=built.actor)
-        with progress_bar() as bar:
-            task = bar.add_task("identifying captures", total=None)
-            report = stage.run(on_progress=lambda r: bar.update(task, completed=r.captures))
-    return report.detections
+    with IdentifyWorkers(built.settings, workers, actor=built.actor) as pool:
+        results = run_crawls(built.settings, built.ledger, built.clock, chosen,
+                             actor=built.actor)
+        if any(r.status == CrawlStatus.INTERRUPTED for r in results):
+            report = pool.stop()
+        else:
+            with progress_bar() as bar:
+                task = bar.add_task(f"identifying captures ({workers} processes)", total=None)
+                report = pool.finish(
+                    on_progress=lambda done: bar.update(task, completed=done))
+    if report.crashed:
+        err_console.print(f"[yellow]{report.crashed} identify process(es) died; their "
+                          "captures are identified again by the next run[/yellow]")
+    return results, report.detections
 
 
 def detections_list(
