@@ -13,6 +13,9 @@ Exception tree::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 
 class TakedownError(Exception):
     """Base class of all errors raised by :mod:`takedown`."""
@@ -33,16 +36,41 @@ class TemplateError(TakedownError):
 
 
 class RecipientLookupError(TakedownError):
-    """No party to notify could be determined."""
+    """No party to notify could be determined; ``temporary`` says whether asking again later
+    may help (a 429/5xx or network failure of an RDAP server), ``url`` what was asked."""
+
+    def __init__(self, message: str, *, url: str | None = None, temporary: bool = False,
+                 status_code: int | None = None) -> None:
+        super().__init__(f"{'temporary: ' if temporary else ''}{message}")
+        self.url, self.temporary, self.status_code = url, temporary, status_code
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    """The far side's answer to a failed delivery; ``status_code`` is None when none came."""
+
+    status_code: int | None
+    reply: str
 
 
 class DeliveryError(TakedownError):
-    """A notice could not be handed over to its recipient."""
+    """A notice could not be handed over to its recipient; ``answer`` is what the server said."""
+
+    def __init__(self, message: str, answer: ServerAnswer | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer or ServerAnswer(None, "")
 
 
 class TemporaryDeliveryError(DeliveryError):
-    """The failure is temporary: the outbox retries with backoff."""
+    """Worth retrying later, with backoff; ``retry_after`` is the server's own hint (HTTP
+    ``Retry-After``), if it gave one."""
+
+    def __init__(self, message: str, answer: ServerAnswer | None = None,
+                 retry_after: timedelta | None = None) -> None:
+        super().__init__(message, answer)
+        self.retry_after = retry_after
 
 
 class PermanentDeliveryError(DeliveryError):
-    """The failure is permanent: the outbox stops trying and reports it."""
+    """Retrying the same notice to the same recipient will not help: the outbox stops trying
+    and reports it."""
