@@ -105,6 +105,11 @@ class TargetSettings(_Section):
     concurrency: int | None = Field(None, ge=1, le=32)
     obey_robots: bool = True
     allow_private: bool = False
+    # Where takedown notices for this site go (else its published contact, else RDAP's abuse
+    # contact of its host), and under which law; empty: [takedown] default_jurisdiction.
+    notice_email: str = ""
+    notice_form_url: str = ""
+    jurisdiction: Literal["", "dmca", "dsa", "prc"] = ""
 
     @model_validator(mode="after")
     def _checked(self) -> TargetSettings:
@@ -120,6 +125,56 @@ class TargetSettings(_Section):
         return self
 
 
+class TakedownSettings(_Section):
+    # Jurisdiction of a notice when its target names none: "dmca", "dsa" or "prc".
+    default_jurisdiction: Literal["dmca", "dsa", "prc"] = "dmca"
+    # Detections for one recipient, holder and jurisdiction found within this many hours of the
+    # first are sent as one notice.
+    batch_window_hours: float = Field(1.0, ge=0)
+    # Hosts (and their subdomains) licensed to carry every holder's catalog: never notified.
+    allowlist: tuple[str, ...] = ()
+    # A detection matching less than this many seconds of a work is not noticed by rule: a short
+    # excerpt may be fair use or quotation, so a person decides (Lenz v. Universal).
+    fair_use_review_seconds: float = Field(30.0, ge=0)
+    # Holder-specific templates: <template_dir>/<holder-id>/<jurisdiction>.{subject,txt,html}.j2.
+    # Empty: <home>/templates.
+    template_dir: str = ""
+    # Delivery: attempts before a notice is marked failed, the first retry's delay (doubling),
+    # and the least time between two notices to one recipient.
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(60.0, gt=0)
+    min_interval_per_recipient_seconds: float = Field(10.0, ge=0)
+    # Follow-up: days after sending before the URLs are re-checked; a notice whose URLs still
+    # answer after deadline_days is "ignored"; a reminder goes out once at recheck if still up.
+    recheck_after_days: float = Field(2.0, ge=0)
+    deadline_days: float = Field(14.0, ge=0)
+    send_reminder: bool = True
+
+
+class SmtpSettings(_Section):
+    # The mail relay notices are sent through. Empty host: e-mail notices are not sent (they
+    # wait in the outbox).
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    # AUTH only when a user name is set; set the password from the environment
+    # (COPYGUARD_SMTP__PASSWORD), not in the file.
+    username: str = ""
+    password: str = ""
+    # From: of every notice (the holder's address goes in Reply-To). Empty: the holder's address.
+    from_address: str = ""
+    timeout_seconds: float = Field(30.0, gt=0)
+    # A CA certificate file to trust for the relay (a private relay); empty: the system's.
+    ca_file: str = ""
+
+
+class RdapSettings(_Section):
+    # RDAP servers asked for the abuse contact of a host's address and of its domain, in order.
+    ip_servers: tuple[str, ...] = ("https://rdap.arin.net/registry", "https://rdap.db.ripe.net")
+    domain_servers: tuple[str, ...] = ("https://rdap.verisign.com/com/v1",)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
 class Settings(_Section):
     # Sites to monitor, as [[targets]] tables (see the example at the end of this file); more can
     # be added with `copyguard targets add`.
@@ -130,6 +185,9 @@ class Settings(_Section):
     matching: MatchingSettings = MatchingSettings()
     catalog: CatalogSettings = CatalogSettings()
     crawl: CrawlSettings = CrawlSettings()
+    takedown: TakedownSettings = TakedownSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    rdap: RdapSettings = RdapSettings()
 
     @model_validator(mode="after")
     def _database_index_needs_postgresql(self) -> Settings:
@@ -168,6 +226,11 @@ class Settings(_Section):
     @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
+
+    @property
+    def template_dir(self) -> Path:
+        return Path(self.takedown.template_dir) if self.takedown.template_dir \
+            else self.home / "templates"
 
 
 _SHORT_ENV = {"HOME": ("general", "home"), "DATABASE_URL": ("database", "url")}

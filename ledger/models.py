@@ -58,6 +58,12 @@ class RightsHolder(Base):
     address: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who signs its notices (17 U.S.C. 512(c)(3)(A)(i)): name and capacity; empty: unsigned
+    # notices are refused before rendering.
+    signatory_name: Mapped[str | None] = mapped_column(String(200))
+    signatory_title: Mapped[str | None] = mapped_column(String(200))
+    # "auto": notices for confident detections go out by rule; "review": a person approves each.
+    notice_policy: Mapped[str] = mapped_column(String(16), default="review")
 
     recordings: Mapped[list[Recording]] = relationship(back_populates="holder")
 
@@ -225,6 +231,10 @@ class Target(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean)
     # Lets this target's own hosts (start URLs) be private or loopback addresses; nothing else.
     allow_private: Mapped[bool] = mapped_column(Boolean)
+    # Takedown: the site's own notice address or form (from its config), and its jurisdiction.
+    notice_email: Mapped[str | None] = mapped_column(String(320))
+    notice_form_url: Mapped[str | None] = mapped_column(Text)
+    jurisdiction: Mapped[str | None] = mapped_column(String(8))
     # "config" (copyguard.toml, re-synced at start) or "cli" (copyguard targets add / the API).
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -307,6 +317,8 @@ class Capture(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     warc_file: Mapped[str] = mapped_column(String(300))
+    # WARC-Record-ID of the response record (cited in notices); None for captures before 0006.
+    warc_record_id: Mapped[str | None] = mapped_column(String(100))
     warc_offset: Mapped[int] = mapped_column(BigInteger)
     warc_length: Mapped[int] = mapped_column(BigInteger)
     page_warc_file: Mapped[str | None] = mapped_column(String(300))
@@ -333,6 +345,7 @@ class DetectionStatus:
     REVIEW = "review"  # under the review threshold: a person decides
     REJECTED = "rejected"
     NOTICED = "noticed"  # taken up by a notice
+    LICENSED = "licensed"  # the site is allowlisted or holds a licence: no notice
 
 
 class Detection(Base):
@@ -358,3 +371,179 @@ class Detection(Base):
 
     capture: Mapped[Capture] = relationship()
     recording: Mapped[Recording] = relationship()
+
+
+# --- The takedown stage: licences, notices, their items, delivery attempts, counter-notices --
+
+
+class SiteContact(Base):
+    """A notice address a site publishes (a mailto: link the crawler found beside words such as
+    "DMCA", "copyright" or "abuse"): the second choice of recipient, after the target's own."""
+
+    __tablename__ = "site_contacts"
+    __table_args__ = (UniqueConstraint("host", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    page_url: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text)  # the link's text, as plain text
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Licence(Base):
+    """A holder's permission for a site: no notice to a licensee for the licensed recordings
+    (all of the holder's when ``recording_id`` is None) in the licensed territories."""
+
+    __tablename__ = "licences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    licensee: Mapped[str] = mapped_column(String(300))
+    host: Mapped[str] = mapped_column(String(255))  # the site's host; subdomains included
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    territories: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 3166 or ["WORLD"]
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NoticeStatus:
+    DRAFT = "draft"  # collecting detections for its recipient until send_after
+    REVIEW = "review"  # waiting for a person: approve or reject (notices review)
+    REJECTED = "rejected"  # a person decided not to send it (reason recorded)
+    QUEUED = "queued"  # approved, in the outbox
+    SENDING = "sending"  # an attempt is under way (leased); after a crash: in doubt
+    SENT = "sent"  # the recipient's server accepted it
+    UNCONFIRMED = "unconfirmed"  # an attempt may have been delivered: never sent again by itself
+    FAILED = "failed"  # permanently refused, or out of attempts
+    REMOVED = "removed"  # re-check: every URL gone
+    PARTIALLY_REMOVED = "partially-removed"
+    IGNORED = "ignored"  # re-check: still up past the deadline
+    COUNTERED = "countered"  # a counter-notice was received
+
+    SENT_STATES = frozenset({SENT, UNCONFIRMED})
+    OUTCOMES = frozenset({REMOVED, PARTIALLY_REMOVED, IGNORED})
+
+
+class Notice(Base):
+    """A takedown notice from one holder to one recipient under one jurisdiction, covering one
+    or more detections. Its text is rendered when it leaves draft and never changes after: what
+    was sent is what is kept."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Idempotency key: the e-mail's Message-ID and the form's Idempotency-Key on every attempt.
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), index=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    # The recipient and how it was found: "target" (config), "site" (published contact), "rdap".
+    recipient_key: Mapped[str] = mapped_column(String(400), index=True)  # channel:address
+    recipient_name: Mapped[str] = mapped_column(String(300))
+    recipient_role: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    recipient_form_url: Mapped[str | None] = mapped_column(Text)
+    recipient_source: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    # That authorisation and fair use were considered (Lenz v. Universal): by whom or which
+    # rule, when, and on what grounds: {"by": "rule"|"person", "actor", "at", "grounds": [...]}.
+    consideration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # batch window end
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    # The outbox: attempts so far, when the next may start, and the lease of the one under way.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_id: Mapped[str | None] = mapped_column(String(400))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Follow-up: when the URLs are re-checked, the deadline, the reminder, the outcome.
+    recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    items: Mapped[list[NoticeItem]] = relationship(back_populates="notice",
+                                                   order_by="NoticeItem.id")
+
+
+class ItemStatus:
+    LISTED = "listed"  # in the notice, not checked since
+    REMOVED = "removed"  # the re-check found it gone (4xx/410, or other content)
+    STILL_UP = "still-up"  # the re-check found the same content
+
+
+class NoticeItem(Base):
+    """One detection named in a notice: its URL is what the recipient must remove. A detection
+    is in at most one notice."""
+
+    __tablename__ = "notice_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    detection_id: Mapped[int] = mapped_column(ForeignKey("detections.id"), unique=True)
+    capture_id: Mapped[int] = mapped_column(ForeignKey("captures.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.LISTED)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The re-check's evidence: the capture (or refusal) row of the crawl that looked again.
+    check_crawl_id: Mapped[int | None] = mapped_column(ForeignKey("crawls.id"))
+    check_http_status: Mapped[int | None] = mapped_column(Integer)
+    check_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    notice: Mapped[Notice] = relationship(back_populates="items")
+    detection: Mapped[Detection] = relationship()
+
+
+class DeliveryAttempt(Base):
+    """One try at handing a notice over, written before the try starts (outcome None) and
+    completed after it: an attempt left without an outcome is one a crash interrupted."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("notice_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # "notice" or "reminder"
+    channel: Mapped[str] = mapped_column(String(8))  # "email" or "http"
+    recipient: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "accepted", "temporary", "permanent", or "in-doubt" (found unfinished after a crash).
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    reply: Mapped[str | None] = mapped_column(Text)
+    server_message_id: Mapped[str | None] = mapped_column(String(400))
+
+
+class CounterNotice(Base):
+    """A counter-notice against a notice: under the DMCA the material may be put back after 10
+    to 14 business days unless the holder sues (17 U.S.C. 512(g)(2)(C)); under the PRC rule it
+    is restored at once and the same work may not be noticed again on that ground."""
+
+    __tablename__ = "counter_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sender: Mapped[str | None] = mapped_column(String(400))
+    message: Mapped[str] = mapped_column(Text)
+    message_sha256: Mapped[str] = mapped_column(String(64))
+    # DMCA: the put-back window (earliest, latest); the holder must file suit before the
+    # earliest day to keep the material down ("sue or lose it").
+    putback_earliest: Mapped[date | None] = mapped_column(Date)
+    putback_latest: Mapped[date | None] = mapped_column(Date)
+    rule: Mapped[str] = mapped_column(String(32))  # "dmca-512g", "prc-art16-17", "dsa-art20"

@@ -41,6 +41,9 @@ def target_fields(spec: TargetSettings, crawl: CrawlSettings) -> dict[str, Any]:
         "concurrency": spec.concurrency or crawl.default_concurrency,
         "obey_robots": spec.obey_robots,
         "allow_private": spec.allow_private,
+        "notice_email": spec.notice_email or None,
+        "notice_form_url": spec.notice_form_url or None,
+        "jurisdiction": spec.jurisdiction or None,
     }
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import getpass
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import httpx
 
 from config import Settings
 from fingerprints import Matcher, SearchIndex
@@ -26,6 +29,11 @@ from ledger.clock import Clock, SystemClock
 from ledger.db import Ledger, open_ledger
 from ledger.evidence import EvidenceStore
 from ledger.targets import sync_config_targets
+from takedown.http_sender import HttpFormSender
+from takedown.rdap import RdapClient
+from takedown.render import NoticeRenderer
+from takedown.senders import Sender
+from takedown.smtp_sender import SmtpSender
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ class App:
     actor: str = field(default_factory=default_actor)
     _ledger: Ledger | None = None
     _index: SearchIndex | None = None
+    _http: httpx.Client | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -113,10 +122,48 @@ class App:
                             memory_limit_mb=decoding.memory_limit_mb,
                             max_seconds=decoding.max_seconds)
 
+    # -- takedown ------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        """The client for RDAP look-ups and notice forms: the operator's endpoints, never the
+        suspect sites (those are the crawler's). No redirects: the senders follow them by rule."""
+        if self._http is None:
+            self._http = httpx.Client(follow_redirects=False, headers={
+                "User-Agent": self.settings.crawl.full_user_agent})
+        return self._http
+
+    def senders(self) -> dict[str, Sender]:
+        """The notice senders by channel: "http" always, "email" when ``[smtp] host`` is set."""
+        found: dict[str, Sender] = {"http": HttpFormSender(self.http, clock=self.clock)}
+        smtp = self.settings.smtp
+        if smtp.host:
+            context = ssl.create_default_context(cafile=smtp.ca_file or None)
+            domain = smtp.from_address.rpartition("@")[2] or None
+            found["email"] = SmtpSender(
+                smtp.host, smtp.port, security=smtp.security,
+                username=smtp.username or None, password=smtp.password or None,
+                timeout=smtp.timeout_seconds, ssl_context=context,
+                envelope_from=smtp.from_address or None, message_id_domain=domain,
+                clock=self.clock)
+        return found
+
+    def rdap(self) -> RdapClient:
+        rdap = self.settings.rdap
+        return RdapClient(self.http, rdap.ip_servers, rdap.domain_servers,
+                          timeout=rdap.timeout_seconds)
+
+    def renderer(self, holder_id: int) -> NoticeRenderer:
+        """Notice templates for one holder: its own under ``<template_dir>/<id>/`` first."""
+        return NoticeRenderer(self.settings.template_dir / str(holder_id))
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None, actor: str | None = None) -> App:

@@ -181,6 +181,7 @@ class LedgerSink:
                 content_type=content_type, size=len(body), sha256=sha256,
                 ip_address=exchange.ip_address, warc_file=stored.response.file,
                 warc_offset=stored.response.offset, warc_length=stored.response.length,
+                warc_record_id=stored.response_id,
                 page_warc_file=page_location.file if page_location else None,
                 page_warc_offset=page_location.offset if page_location else None,
                 page_warc_length=page_location.length if page_location else None,
