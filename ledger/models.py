@@ -376,6 +376,29 @@ class Detection(Base):
 # --- The takedown stage: licences, notices, their items, delivery attempts, counter-notices --
 
 
+class UrlCheck(Base):
+    """A URL looked at again on purpose (a notice's re-check): what it answered then, with the
+    WARC record of the response as evidence; ``error`` when no answer came (refused, DNS,
+    timeout). Takedown reads these to decide whether material was removed."""
+
+    __tablename__ = "url_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    crawl_id: Mapped[int] = mapped_column(ForeignKey("crawls.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(64), index=True)  # SHA-256 of url
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of a 2xx body
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    warc_file: Mapped[str | None] = mapped_column(String(300))
+    warc_offset: Mapped[int | None] = mapped_column(BigInteger)
+    warc_length: Mapped[int | None] = mapped_column(BigInteger)
+    warc_record_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class SiteContact(Base):
     """A notice address a site publishes (a mailto: link the crawler found beside words such as
     "DMCA", "copyright" or "abuse"): the second choice of recipient, after the target's own."""

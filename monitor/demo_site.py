@@ -71,6 +71,9 @@ MANIFEST = "manifest.json"
 TRAP_PREFIX = "/calendar/"  # pages under it are generated on request, each linking the next
 TRAP_START = "/calendar/2026/1"
 SLOW_PATH = "/slow.html"  # the first request answers 429 with Retry-After: 1
+NOTICE_FORM_PATH = "/report-infringement"  # takes notices (POST), as a hosting form would
+NOTICE_CONTACT = "copyright@demo-site.invalid"  # published on every page, beside "DMCA"
+MAX_NOTICE_BYTES = 1024 * 1024
 DISALLOWED = "/private/"
 DOWNLOAD_ID = "7"
 DOWNLOAD_NAME = "track7.mp3"
@@ -384,7 +387,8 @@ def _file_for(url_path: str) -> str:
 def _html(title: str, body: str, head: str = "") -> str:
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{escape(title)}</title>\n{head}</head>\n<body>\n<h1>{escape(title)}</h1>\n"
-            f'{body}<p><a href="/">Home</a></p>\n</body>\n</html>\n')
+            f'{body}<p><a href="/">Home</a> · <a href="mailto:{NOTICE_CONTACT}">Copyright '
+            f"complaints (DMCA)</a></p>\n</body>\n</html>\n")
 
 
 def _markup(placement: Placement) -> tuple[str, str]:
@@ -460,6 +464,15 @@ class RequestLog:
 
 
 @dataclass(frozen=True)
+class ReceivedNotice:
+    """A notice posted to the site's form: its fields, and the site URLs it named."""
+
+    fields: dict[str, str]
+    headers: dict[str, str]
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Reply:
     status: int
     headers: tuple[tuple[str, str], ...]
@@ -482,6 +495,12 @@ class DemoServer:
         self._lock = threading.Lock()
         self._log: list[RequestLog] = []
         self._slow_refused = False
+        self._taken_down: set[str] = set()
+        self._notices: list[ReceivedNotice] = []
+        # A compliant host: paths named in a notice it receives are taken down at once, but
+        # for those in ``ignore_notices_for`` (the host that ignores notices).
+        self.honour_notices = False
+        self.ignore_notices_for: set[str] = set()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -529,18 +548,49 @@ class DemoServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def notices(self) -> list[ReceivedNotice]:
+        with self._lock:
+            return list(self._notices)
+
+    def take_down(self, path: str) -> None:
+        """From now on ``path`` answers 410 Gone, as after a host acted on a notice."""
+        with self._lock:
+            self._taken_down.add(path)
+
     def _record(self, entry: RequestLog) -> None:
         with self._lock:
             self._log.append(entry)
 
-    def _answer(self, method: str, target: str, headers: Message) -> _Reply:
+    def _answer(self, method: str, target: str, headers: Message, body: bytes = b"") -> _Reply:
+        if method == "POST" and urlsplit(target).path == NOTICE_FORM_PATH:
+            return self._take_notice(headers, body)
         if method not in ("GET", "HEAD"):
             return _Reply(405, (("Allow", "GET, HEAD"), ("Connection", "close")))
+        with self._lock:
+            gone = unquote(urlsplit(target).path) in self._taken_down
+        if gone:
+            return _Reply(410, (("Content-Type", _HTML),),
+                          _html("Gone", "<p>Removed after a copyright notice.</p>\n").encode())
         reply = self._resource(target)
         if reply.status == 200 and _not_modified(reply, headers):
             return _Reply(304, tuple(h for h in reply.headers
                                      if h[0] in ("ETag", "Last-Modified")))
         return reply
+
+    def _take_notice(self, headers: Message, body: bytes) -> _Reply:
+        fields = _notice_fields(headers, body)
+        text = " ".join(fields.values())
+        prefix = self.base_url
+        urls = tuple(dict.fromkeys(re.findall(re.escape(prefix) + r"/[^\s<>\"']*", text)))
+        with self._lock:
+            self._notices.append(ReceivedNotice(fields, dict(headers.items()), urls))
+            number = len(self._notices)
+            if self.honour_notices:
+                self._taken_down |= {u.removeprefix(prefix) for u in urls} - \
+                    self.ignore_notices_for
+        answer = json.dumps({"id": f"demo-ticket-{number}", "status": "received"}).encode()
+        return _Reply(200, (("Content-Type", "application/json"),), answer)
 
     def _resource(self, target: str) -> _Reply:
         parts = urlsplit(target)
@@ -573,6 +623,16 @@ class DemoServer:
         if path == "/":
             body = body.replace(b"{port}", str(self.port).encode())
         return _ok(body, kind, formatdate(file.stat().st_mtime, usegmt=True), extra)
+
+
+def _notice_fields(headers: Message, body: bytes) -> dict[str, str]:
+    if (headers.get("Content-Type") or "").startswith("application/json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
 def _served_file(root: Path, path: str) -> Path | None:
@@ -636,7 +696,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self) -> None:
         demo = self.server.demo
-        reply = demo._answer(self.command, self.path, self.headers)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_NOTICE_BYTES:
+            self.close_connection = True
+            length = 0
+        body = self.rfile.read(length) if length > 0 else b""
+        reply = demo._answer(self.command, self.path, self.headers, body)
         # Logged before the answer goes out, so a client that has its answer finds it logged.
         demo._record(RequestLog(self.command, self.path, dict(self.headers.items()),
                                 reply.status, time.monotonic()))

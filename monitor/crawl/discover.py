@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import m3u8
 from lxml import etree
@@ -75,13 +75,14 @@ class Via(StrEnum):
     PLAYLIST = "hls"  # any .m3u8 URL, and the variant playlists inside a master playlist
     DOWNLOAD = "download"  # <a download> and download-endpoint links; their bytes will tell
     PAGE = "page"  # <a href>, <iframe src>, feed links, feed items: pages to parse
+    CONTACT = "notice-contact"  # a mailto: link offered for copyright or abuse reports
 
 
 @dataclass(frozen=True)
 class Found:
     """One URL to fetch next."""
 
-    url: str  # absolute, canonical (w3lib), without fragment, http or https
+    url: str  # absolute, canonical (w3lib), without fragment, http or https; mailto: (CONTACT)
     via: Via
     media: bool  # True: fetch as possible audio (or playlist); False: a page, feed or sitemap
     context: str = ""  # plain text for the evidence (link text, title), at most 200 chars
@@ -206,6 +207,7 @@ class _Collector:
         self.base = base
         self._limit = limit
         self._found: list[Found] = []
+        self._contacts: list[Found] = []
         self._seen: set[str] = set()
         self._media = self._pages = 0
         with suppress(ValueError):  # the response itself is no news
@@ -242,8 +244,14 @@ class _Collector:
         else:
             self._pages += 1
 
+    def add_contact(self, mailto: str, context: str) -> None:
+        if mailto not in self._seen and len(self._contacts) < MAX_CONTACTS:
+            self._seen.add(mailto)
+            self._contacts.append(Found(mailto, Via.CONTACT, False, _plain(context)))
+
     def result(self) -> list[Found]:
-        """At most ``limit`` URLs; over it, the last pages are dropped (audio is the point)."""
+        """At most ``limit`` URLs; over it, the last pages are dropped (audio is the point).
+        Notice contacts come last and do not count."""
         pages_left = self._limit - self._media
         kept = []
         for found in self._found:
@@ -252,7 +260,7 @@ class _Collector:
                     continue
                 pages_left -= 1
             kept.append(found)
-        return kept
+        return kept + self._contacts
 
 
 @functools.lru_cache(maxsize=65536)
@@ -341,7 +349,11 @@ def _label(el: Any) -> str:
 
 
 def _add_link(found: _Collector, el: Any) -> None:
-    url = found.resolve(el.get("href"))
+    href = el.get("href") or ""
+    if href.lstrip()[:7].lower() == "mailto:":
+        _add_contact(found, href, "".join(_LINK_TEXT(el)).strip(), _label(el))
+        return
+    url = found.resolve(href)
     if url is None:
         return
     context = "".join(_LINK_TEXT(el)).strip() or _label(el)
@@ -351,6 +363,22 @@ def _add_link(found: _Collector, el: Any) -> None:
         found.add_absolute(url, Via.DOWNLOAD, True, context)
     else:
         found.add_absolute(url, Via.PAGE, False, context)
+
+
+# Words that make a mailto: link a place for notices: in its text, title or address.
+_NOTICE_WORDS = re.compile(r"dmca|copyright|abuse|take\s*down|infring|legal|urheberrecht|"
+                           r"droit d.auteur|版权|侵权|著作権", re.IGNORECASE)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+MAX_CONTACTS = 20  # per page
+
+
+def _add_contact(found: _Collector, href: str, text: str, label: str) -> None:
+    """A mailto: link offered for copyright or abuse reports, as ``mailto:address``: the
+    words may be in its text, its title or the address itself (dmca@, abuse@)."""
+    address = unquote(href.strip()[7:].split("?", 1)[0]).split(",", 1)[0].strip().lower()
+    if not _EMAIL.fullmatch(address) or not _NOTICE_WORDS.search(f"{text} {label} {address}"):
+        return
+    found.add_contact(f"mailto:{address}", text or label)
 
 
 # The wrappers old pages put around inline scripts: <!-- -->, //<![CDATA[ //]]>.

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -21,7 +22,15 @@ from ledger import audit
 from ledger.clock import Clock
 from ledger.db import Ledger
 from ledger.evidence import EvidenceStore, Exchange, WarcLocation
-from ledger.models import Capture, Crawl, CrawlStatus, Target, UrlState
+from ledger.models import (
+    Capture,
+    Crawl,
+    CrawlStatus,
+    SiteContact,
+    Target,
+    UrlCheck,
+    UrlState,
+)
 
 # Kept in the crawl's stats so an operator (and the tests) can see what was refused and why.
 MAX_LISTED_PROBLEMS = 200
@@ -133,6 +142,21 @@ class LedgerSink:
                 row.failures = 0
                 self._remember(row)
 
+    def site_contacts(self, page_url: str, contacts: list[tuple[str, str]]) -> None:
+        """Notice addresses the site publishes on ``page_url`` ((address, link text) pairs),
+        each kept once per host: a recipient for notices when the target names none."""
+        host = (urlsplit(page_url).hostname or "").lower()
+        with self.ledger.write() as session:
+            known = set(session.execute(select(SiteContact.email).where(
+                SiteContact.host == host)).scalars())
+            for email, context in contacts:
+                if email not in known:
+                    known.add(email)
+                    session.add(SiteContact(target_id=self.target_id, host=host, email=email,
+                                            page_url=page_url, context=context,
+                                            found_at=self.clock.now()))
+                    self.counters.inc("site_contacts")
+
     def media_unchanged(self, url: str, status: int, etag: str | None,
                         last_modified: str | None) -> None:
         with self.ledger.write() as session:
@@ -150,6 +174,27 @@ class LedgerSink:
             # Back off: an URL that keeps failing is tried less and less often.
             row.next_visit_at = self.clock.now() + timedelta(hours=min(2 ** row.failures, 168))
             self._remember(row)
+
+    def record_check(self, url: str, *, exchange: Exchange | None = None,
+                     error: str | None = None) -> None:
+        """Keep what a re-checked URL answered (evidence first, then the row), or why nothing
+        answered."""
+        row = UrlCheck(crawl_id=self.crawl_id, target_id=self.target_id, url=url,
+                       url_key=url_key(url), checked_at=self.clock.now(), error=error)
+        if exchange is not None:
+            stored = self.evidence.write_exchange(exchange)
+            row.http_status, row.size = exchange.status, stored.payload_length
+            row.sha256 = stored.payload_sha256 if 200 <= exchange.status < 300 else None
+            row.warc_file, row.warc_offset = stored.response.file, stored.response.offset
+            row.warc_length, row.warc_record_id = stored.response.length, stored.response_id
+        with self.ledger.write() as session:
+            session.add(row)
+            session.flush()
+            audit.append(session, self.clock, actor=self.actor, action="url.checked",
+                         entity_type="url_check", entity_id=row.id,
+                         details={"url": url, "crawl_id": self.crawl_id,
+                                  "http_status": row.http_status, "sha256": row.sha256,
+                                  "error": error})
 
     def archive_page(self, exchange: Exchange) -> WarcLocation:
         return self.evidence.write_exchange(exchange).response

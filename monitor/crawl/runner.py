@@ -10,6 +10,7 @@ far is kept (the next crawl carries on from the URL state).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -94,7 +95,7 @@ def target_settings(settings: Settings, target: Target) -> dict[str, Any]:
     }
 
 
-def plan_for(settings: Settings, target: Target) -> CrawlPlan:
+def plan_for(settings: Settings, target: Target, recheck: tuple[str, ...] = ()) -> CrawlPlan:
     crawl = settings.crawl
     return CrawlPlan(
         target=target.name, start_urls=tuple(target.start_urls),
@@ -103,7 +104,7 @@ def plan_for(settings: Settings, target: Target) -> CrawlPlan:
         max_pages=target.max_pages, obey_robots=target.obey_robots,
         max_page_bytes=int(crawl.max_page_mb * _MIB),
         max_audio_bytes=int(crawl.max_audio_mb * _MIB),
-        max_hls_segments=crawl.max_hls_segments, software=SOFTWARE)
+        max_hls_segments=crawl.max_hls_segments, software=SOFTWARE, recheck=recheck)
 
 
 def own_hosts(target: Target) -> set[str]:
@@ -138,8 +139,12 @@ def _quieten_scrapy(quiet: bool) -> None:
 
 
 def run_crawls(settings: Settings, ledger: Ledger, clock: Clock, targets: list[Target], *,
-               actor: str) -> list[CrawlResult]:
-    """Crawl ``targets`` once, all at the same time; blocks until every crawl has ended."""
+               actor: str, rechecks: Mapping[int, Sequence[str]] | None = None
+               ) -> list[CrawlResult]:
+    """Crawl ``targets`` once, all at the same time; blocks until every crawl has ended.
+
+    ``rechecks`` (target id -> URLs): instead of crawling those targets, fetch only the given
+    URLs and keep what each answers (``url_checks``): a takedown re-check."""
     base = scrapy_settings(settings)
     crawl = settings.crawl
     revisit = RevisitPolicy(pages=timedelta(hours=crawl.revisit_pages_hours),
@@ -162,7 +167,9 @@ def run_crawls(settings: Settings, ledger: Ledger, clock: Clock, targets: list[T
                                 {"custom_settings": target_settings(settings, target)})
             crawler = process.create_crawler(spider_class)
             crawler.signals.connect(closes.spider_closed, signal=signals.spider_closed)
-            process.crawl(crawler, plan=plan_for(settings, target), sink=sink, policy=policy)
+            recheck = tuple((rechecks or {}).get(target.id, ()))
+            process.crawl(crawler, plan=plan_for(settings, target, recheck), sink=sink,
+                          policy=policy)
         process.start()
     finally:
         evidence.close()

@@ -54,6 +54,9 @@ class CrawlPlan:
     max_audio_bytes: int
     max_hls_segments: int
     software: str
+    # A re-check: fetch only these URLs (no start URLs, no links followed) and keep what each
+    # answers, whatever the status, as a URL check with its WARC record.
+    recheck: tuple[str, ...] = ()
 
 
 class TargetSpider(Spider):
@@ -72,6 +75,15 @@ class TargetSpider(Spider):
     # -- requests -------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
+        if self.plan.recheck:
+            for url in self.plan.recheck:
+                yield Request(url, callback=self.parse_recheck, errback=self.on_recheck_error,
+                              dont_filter=True,
+                              meta={"kind": "recheck", "recheck_url": url,
+                                    "download_maxsize": self.plan.max_audio_bytes,
+                                    # every answer is evidence; redirects are still followed
+                                    "handle_httpstatus_list": list(range(400, 600))})
+            return
         for url in self.plan.start_urls:
             request = self._page_request(url, depth=0, force=True)
             if request is not None:
@@ -150,6 +162,11 @@ class TargetSpider(Spider):
         self.sink.counters.inc("pages")
         depth = int(response.meta.get("depth", 0))
         found = discover(response.url, _content_type(response), response.body)
+        contacts = [f for f in found if f.via is Via.CONTACT]
+        if contacts:
+            self.sink.site_contacts(response.url, [(f.url.removeprefix("mailto:"), f.context)
+                                                   for f in contacts])
+            found = [f for f in found if f.via is not Via.CONTACT]
         links = [[f.url, f.via.value, f.media] for f in found]
         if any(f.media for f in found):
             self._archive_page(response)
@@ -249,6 +266,22 @@ class TargetSpider(Spider):
         if capture_id is not None:
             log.info("captured HLS %s (%d segments) as capture %d", playlist.url,
                      len(meta["segments"]), capture_id)
+
+    def parse_recheck(self, response: Response) -> None:
+        exchange = self._exchange(response, {
+            "crawl_id": self.sink.crawl_id, "target": self.plan.target, "role": "re-check",
+            "software": self.plan.software})
+        # Under the URL the notice named, even when it redirected (the record has the end URL).
+        self.sink.record_check(response.meta.get("recheck_url", response.url), exchange=exchange)
+        self.sink.counters.inc("rechecked")
+
+    def on_recheck_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is None:
+            return
+        self.on_error(failure)  # counted as a refusal or an error like any other
+        error = f"{type(failure.value).__name__}: {failure.value}"[:1000]
+        self.sink.record_check(request.meta.get("recheck_url", request.url), error=error)
 
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)

@@ -68,6 +68,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notices_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_notices_target_id'), ['target_id'], unique=False)
 
+    op.create_table('url_checks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('crawl_id', sa.Integer(), nullable=False),
+    sa.Column('target_id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('url_key', sa.String(length=64), nullable=False),
+    sa.Column('checked_at', ledger.coltypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('http_status', sa.Integer(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.BigInteger(), nullable=True),
+    sa.Column('warc_file', sa.String(length=300), nullable=True),
+    sa.Column('warc_offset', sa.BigInteger(), nullable=True),
+    sa.Column('warc_length', sa.BigInteger(), nullable=True),
+    sa.Column('warc_record_id', sa.String(length=100), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['crawl_id'], ['crawls.id'], name=op.f('fk_url_checks_crawl_id_crawls')),
+    sa.ForeignKeyConstraint(['target_id'], ['targets.id'], name=op.f('fk_url_checks_target_id_targets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_url_checks'))
+    )
+    with op.batch_alter_table('url_checks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_url_checks_crawl_id'), ['crawl_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_url_checks_target_id'), ['target_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_url_checks_url_key'), ['url_key'], unique=False)
+
     op.create_table('site_contacts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('target_id', sa.Integer(), nullable=False),
@@ -224,3 +248,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_site_contacts_target_id'))
         batch_op.drop_index(batch_op.f('ix_site_contacts_host'))
     op.drop_table('site_contacts')
+    with op.batch_alter_table('url_checks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_url_checks_url_key'))
+        batch_op.drop_index(batch_op.f('ix_url_checks_target_id'))
+        batch_op.drop_index(batch_op.f('ix_url_checks_crawl_id'))
+    op.drop_table('url_checks')

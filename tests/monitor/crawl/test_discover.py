@@ -440,3 +440,25 @@ def test_looks_like_audio_url(url: str, audio: bool) -> None:
 ])
 def test_looks_like_download_url(url: str, download: bool) -> None:
     assert looks_like_download_url(url) is download
+
+
+def test_mailto_links_for_copyright_or_abuse_reports_are_notice_contacts() -> None:
+    body = b"""<footer>
+    <a href="mailto:DMCA@Pirate.example?subject=notice">Copyright complaints</a>
+    <a href="mailto:abuse@host.example">Report</a>
+    <a href="MAILTO:%20legal%40pirate.example">Write to us</a>
+    <a href="mailto:hello@pirate.example">Say hello</a>
+    <a href="mailto:dmca@pirate.example">DMCA again</a>
+    <a href="mailto:not-an-address">copyright</a>
+    <a title="Urheberrecht" href="mailto:recht@pirate.example">&lt;script&gt;x</a>
+    <a href="/about">About</a></footer>"""
+    found = discover(BLOG, None, body)
+    contacts = [(f.url, f.context) for f in found if f.via is Via.CONTACT]
+    assert contacts == [
+        ("mailto:dmca@pirate.example", "Copyright complaints"),
+        ("mailto:abuse@host.example", "Report"),
+        ("mailto:legal@pirate.example", "Write to us"),
+        ("mailto:recht@pirate.example", "x"),  # markup never reaches the evidence
+    ]
+    # contacts never become requests, and come after what is to be fetched
+    assert triples(found)[0] == ("https://blog.example.com/about", Via.PAGE, False)
