@@ -19,6 +19,9 @@ from monitor.commands import (
     demo_cmd,
     holders_cmd,
     identify_cmd,
+    notices_cmd,
+    notices_recheck_cmd,
+    notices_send_cmd,
     targets_cmd,
 )
 from monitor.console import fail
@@ -41,6 +44,17 @@ captures_app = typer.Typer(help="Audio fetched from the web, with its evidence."
                            no_args_is_help=True)
 captures_app.command("show")(crawl_cmd.capture_show)
 app.add_typer(captures_app, name="captures")
+notices_app = typer.Typer(help="Takedown notices: review, send, follow up, export.",
+                          no_args_is_help=True)
+notices_app.command("list")(notices_cmd.list_)
+notices_app.command("show")(notices_cmd.show)
+notices_app.command("review")(notices_cmd.review)
+notices_app.command("send")(notices_send_cmd.send)
+notices_app.command("resend")(notices_send_cmd.resend)
+notices_app.command("recheck")(notices_recheck_cmd.recheck)
+notices_app.command("counter")(notices_cmd.counter)
+notices_app.command("export")(notices_cmd.export_)
+app.add_typer(notices_app, name="notices")
 app.command("crawl")(crawl_cmd.crawl)
 app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)
