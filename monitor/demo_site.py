@@ -554,9 +554,10 @@ class DemoServer:
             return list(self._notices)
 
     def take_down(self, path: str) -> None:
-        """From now on ``path`` answers 410 Gone, as after a host acted on a notice."""
+        """From now on ``path`` (with its query, if any) answers 410 Gone, as after a host
+        acted on a notice."""
         with self._lock:
-            self._taken_down.add(path)
+            self._taken_down.add(_path_and_query(path))
 
     def _record(self, entry: RequestLog) -> None:
         with self._lock:
@@ -568,7 +569,7 @@ class DemoServer:
         if method not in ("GET", "HEAD"):
             return _Reply(405, (("Allow", "GET, HEAD"), ("Connection", "close")))
         with self._lock:
-            gone = unquote(urlsplit(target).path) in self._taken_down
+            gone = _path_and_query(target) in self._taken_down
         if gone:
             return _Reply(410, (("Content-Type", _HTML),),
                           _html("Gone", "<p>Removed after a copyright notice.</p>\n").encode())
@@ -587,7 +588,7 @@ class DemoServer:
             self._notices.append(ReceivedNotice(fields, dict(headers.items()), urls))
             number = len(self._notices)
             if self.honour_notices:
-                self._taken_down |= {u.removeprefix(prefix) for u in urls} - \
+                self._taken_down |= {_path_and_query(u.removeprefix(prefix)) for u in urls} - \
                     self.ignore_notices_for
         answer = json.dumps({"id": f"demo-ticket-{number}", "status": "received"}).encode()
         return _Reply(200, (("Content-Type", "application/json"),), answer)
@@ -623,6 +624,11 @@ class DemoServer:
         if path == "/":
             body = body.replace(b"{port}", str(self.port).encode())
         return _ok(body, kind, formatdate(file.stat().st_mtime, usegmt=True), extra)
+
+
+def _path_and_query(target: str) -> str:
+    parts = urlsplit(target)
+    return unquote(parts.path) + (f"?{parts.query}" if parts.query else "")
 
 
 def _notice_fields(headers: Message, body: bytes) -> dict[str, str]:

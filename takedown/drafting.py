@@ -154,7 +154,8 @@ def _draft_one(ledger: Ledger, rules: DraftingRules, finder: RecipientFinder,
             report.problems.append(Skipped(detection_id, host, BARRED))
             return
         assert recipient is not None
-        notice = _open_notice(session, ledger.clock, detection, recipient, jurisdiction)
+        notice = _open_notice(session, ledger.clock, detection, recipient, jurisdiction,
+                              report.created)
         if notice is None:
             notice = _new_notice(session, ledger.clock, rules, detection, recipient,
                                  jurisdiction, actor)
@@ -196,13 +197,18 @@ def _mark_barred(session: Session, clock: Clock, detection: Detection, actor: st
 
 
 def _open_notice(session: Session, clock: Clock, detection: Detection,
-                 recipient: FoundRecipient, jurisdiction: Jurisdiction) -> Notice | None:
+                 recipient: FoundRecipient, jurisdiction: Jurisdiction,
+                 started_this_run: list[int]) -> Notice | None:
+    # A draft takes more detections while its window is open, and always within the run that
+    # started it: with no window at all, one run's detections for a recipient share a notice.
+    open_ = Notice.send_after > clock.now()
+    if started_this_run:
+        open_ = open_ | Notice.id.in_(started_this_run)
     return session.execute(
         select(Notice).where(Notice.holder_id == detection.holder_id,
                              Notice.recipient_key == recipient.key,
                              Notice.jurisdiction == jurisdiction.value,
-                             Notice.status == NoticeStatus.DRAFT,
-                             Notice.send_after > clock.now())
+                             Notice.status == NoticeStatus.DRAFT, open_)
         .order_by(Notice.id).limit(1).with_for_update()).scalar_one_or_none()
 
 

@@ -43,6 +43,13 @@ def add(
     allow_private: Annotated[bool, typer.Option(
         "--allow-private",
         help="Allow this target's own host(s) to be private or loopback addresses.")] = False,
+    notice_email: Annotated[str, typer.Option(
+        help="Where takedown notices for this site go (default: the contact it publishes, "
+             "else the RDAP abuse contact of its host).")] = "",
+    notice_form_url: Annotated[str, typer.Option(
+        help="A web form or API endpoint that takes notices for this site.")] = "",
+    jurisdiction: Annotated[str, typer.Option(
+        help="dmca, dsa or prc (default: [takedown] default_jurisdiction).")] = "",
 ) -> None:
     """Add a site to monitor."""
     built: App = ctx.obj
@@ -51,7 +58,9 @@ def add(
                               follow=tuple(follow or ()), deny=tuple(deny or ()), depth=depth,
                               max_pages=max_pages, schedule=schedule, delay_seconds=delay,
                               concurrency=concurrency, obey_robots=not ignore_robots,
-                              allow_private=allow_private)
+                              allow_private=allow_private, notice_email=notice_email,
+                              notice_form_url=notice_form_url,
+                              jurisdiction=jurisdiction)
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'target'}: "
                        f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()))
@@ -82,6 +91,9 @@ def list_(
                                "schedule": t.schedule, "delay_seconds": t.delay_seconds,
                                "concurrency": t.concurrency, "obey_robots": t.obey_robots,
                                "allow_private": t.allow_private, "source": t.source,
+                               "notice_email": t.notice_email,
+                               "notice_form_url": t.notice_form_url,
+                               "jurisdiction": t.jurisdiction,
                                "created_at": t.created_at.isoformat()})
                 return
             table = Table("name", "start URLs", "schedule", "depth", "pages", "robots",

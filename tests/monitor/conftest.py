@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from fingerprints.synth import synthesize_track, write_wav
 from monitor.cli import app
+from monitor.demo_site import TRACKS_NEEDED, DemoSite, build_site
 
 RATE = 22050
 TRACK_SECONDS = 40.0
@@ -74,3 +75,32 @@ def cli(tmp_path: Path, database_url: str) -> Cli:
 def sqlite_cli(tmp_path: Path) -> Cli:
     """The CLI on the embedded default: a fresh data directory with SQLite inside it."""
     return make_cli(tmp_path / "home")
+
+
+# The demonstration site with altered copies of a synthesised catalog (monitor.demo_site), for the
+# end-to-end tests of the crawl and of the takedown stage.
+DEMO_RATE = 22050
+DEMO_SECONDS = 30.0
+DEMO_PRIVATE_LINKS = ("http://10.255.255.1/stolen.mp3",
+                      "http://localhost:{port}/media/blog-64k.mp3",
+                      "http://127.0.0.2:{port}/media/x.mp3", "http://2130706433:{port}/media/y.mp3")
+
+
+@pytest.fixture(scope="session")
+def demo_tracks() -> list[Any]:
+    return [synthesize_track(40 + i, DEMO_SECONDS, DEMO_RATE) for i in range(TRACKS_NEEDED)]
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(tmp_path_factory: pytest.TempPathFactory, demo_tracks: list[Any]) -> Path:
+    """The demo site's catalog as track-NN.wav files."""
+    folder = tmp_path_factory.mktemp("demo-catalog")
+    for number, samples in enumerate(demo_tracks):
+        write_wav(folder / f"track-{number:02d}.wav", samples, DEMO_RATE)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory, demo_tracks: list[Any]) -> DemoSite:
+    return build_site(tmp_path_factory.mktemp("demo-site"), demo_tracks, DEMO_RATE,
+                      oversized_bytes=3 * 1024 * 1024, private_links=DEMO_PRIVATE_LINKS)

@@ -16,27 +16,11 @@ from typing import Any
 
 import pytest
 
-from fingerprints.synth import synthesize_track, write_wav
-from monitor.demo_site import TRACKS_NEEDED, DemoServer, DemoSite, build_site
+from monitor.demo_site import DemoServer, DemoSite
+from tests.monitor.conftest import DEMO_PRIVATE_LINKS as PRIVATE_LINKS
 from tests.monitor.conftest import Cli, make_cli
 
 pytestmark = pytest.mark.slow
-
-RATE = 22050
-SECONDS = 30.0
-PRIVATE_LINKS = ("http://10.255.255.1/stolen.mp3", "http://localhost:{port}/media/blog-64k.mp3",
-                 "http://127.0.0.2:{port}/media/x.mp3", "http://2130706433:{port}/media/y.mp3")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> DemoSite:
-    tracks = [synthesize_track(40 + i, SECONDS, RATE) for i in range(TRACKS_NEEDED)]
-    folder = tmp_path_factory.mktemp("catalog")
-    for number, samples in enumerate(tracks):
-        write_wav(folder / f"track-{number:02d}.wav", samples, RATE)
-    return build_site(tmp_path_factory.mktemp("site"), tracks, RATE,
-                      oversized_bytes=3 * 1024 * 1024, private_links=PRIVATE_LINKS)
-
 
 def _crawl(cli: Cli, *targets: str) -> dict[str, Any]:
     """`copyguard crawl --json` in a process of its own (Scrapy's reactor runs once a process)."""
@@ -47,13 +31,8 @@ def _crawl(cli: Cli, *targets: str) -> dict[str, Any]:
 
 
 def test_crawl_finds_every_copy_and_refuses_what_it_must(
-        site: DemoSite, tmp_path: Path, database_url: str) -> None:
-    catalog = site.root.parent / "catalog-files"
-    if not catalog.exists():
-        catalog.mkdir()
-        for number in range(TRACKS_NEEDED):
-            write_wav(catalog / f"track-{number:02d}.wav",
-                      synthesize_track(40 + number, SECONDS, RATE), RATE)
+        demo_site: DemoSite, demo_catalog: Path, tmp_path: Path, database_url: str) -> None:
+    site, catalog = demo_site, demo_catalog
     cli = make_cli(tmp_path / "home", database_url)
     cli.env["COPYGUARD_CRAWL__MAX_AUDIO_MB"] = "2"
     cli.env["COPYGUARD_CRAWL__DEFAULT_DELAY_SECONDS"] = "0"
@@ -119,6 +98,7 @@ def _capture_of(cli: Cli, detections: list[dict[str, Any]], url: str) -> dict[st
     raise AssertionError(f"no capture of {url}")
 
 
-def test_the_site_is_deterministic_about_its_placements(site: DemoSite) -> None:
+def test_the_site_is_deterministic_about_its_placements(demo_site: DemoSite) -> None:
+    site = demo_site
     assert len(site.expected("detection")) >= 9
     assert os.path.exists(site.root)
