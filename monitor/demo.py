@@ -93,7 +93,8 @@ def _ensure_holder(app: App) -> int:
         except NotFoundError:
             holder = add_holder(session, app.clock, name=HOLDER, email="legal@demo-records.example",
                                 address="1 Demo Street, Springfield", phone="+1 555 0100",
-                                actor=app.actor)
+                                signatory_name="Dana Demo", signatory_title="Head of Rights",
+                                notice_policy="auto", actor=app.actor)
             return holder.id
 
 
@@ -168,14 +169,15 @@ def previous_port(app: App) -> int | None:
             return None
 
 
-def refresh_target(app: App, start_url: str) -> Target:
+def refresh_target(app: App, start_url: str, notice_form_url: str = "") -> Target:
     """Add the target "demo-site" crawling ``start_url``, or bring the existing one in line
     (the start URL changes with the server's port); returns it detached from its session.
 
     ledger.targets has no function to change a target, so this does it the way
     ``sync_config_targets`` does: set the fields, and log a ``target.changed`` entry."""
     spec = TargetSettings(name=TARGET, start_urls=(start_url,), allow_private=True,
-                          delay_seconds=0.0, depth=DEPTH, max_pages=MAX_PAGES)
+                          delay_seconds=0.0, depth=DEPTH, max_pages=MAX_PAGES,
+                          notice_form_url=notice_form_url)
     crawl = app.settings.crawl
     with app.ledger.write() as session:
         row = _target_row(session)

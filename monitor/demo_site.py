@@ -549,6 +549,11 @@ class DemoServer:
         self.stop()
 
     @property
+    def taken_down(self) -> set[str]:
+        with self._lock:
+            return set(self._taken_down)
+
+    @property
     def notices(self) -> list[ReceivedNotice]:
         with self._lock:
             return list(self._notices)

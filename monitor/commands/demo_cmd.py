@@ -11,21 +11,27 @@ during identification the capture in hand is finished first; the exit status is 
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy import select
 
 from fingerprints.catalog import ImportOutcome, ImportStatus
-from ledger.models import CrawlStatus
+from ledger.models import CrawlStatus, Notice
 from monitor.app import App
 from monitor.console import err_console, user_errors
 from monitor.demo import (
@@ -42,8 +48,10 @@ from monitor.demo import (
     refresh_target,
     title_of,
 )
-from monitor.demo_site import TRACKS_NEEDED, DemoServer, DemoSite, DemoSiteError
+from monitor.demo_site import NOTICE_FORM_PATH, TRACKS_NEEDED, DemoServer, DemoSite, DemoSiteError
 from monitor.identify_stage import IdentifyStage
+from monitor.takedown_stage import outbox, prepare_notices
+from takedown.outbox import Outcome
 
 INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 REPORT_WIDTH = 132  # the report's width when stdout is not a terminal (rich would take 80)
@@ -62,6 +70,7 @@ class _Crawled:
     catalog: Catalog
     site: DemoSite
     base_url: str
+    server: DemoServer  # still serving: the takedown step posts notices to its form
 
 
 DEMO_AUDIO_CAP_MB = 4.0  # the demo's audio cap, below the default [crawl] max_audio_mb
@@ -78,11 +87,22 @@ def demo(ctx: typer.Context) -> None:
         # The demo's oversized decoy is made just over the cap: keep it small.
         built.settings = built.settings.model_copy(update={
             "crawl": crawl.model_copy(update={"max_audio_mb": DEMO_AUDIO_CAP_MB})})
+    # Notices go out at once and are followed up at once: the demo host answers in seconds.
+    # The demo's copies are 20-second excerpts: matches of 10 s or more are noticed by rule
+    # (the default, 30 s, would send each to a person as a possible fair use).
+    built.settings = built.settings.model_copy(update={
+        "takedown": built.settings.takedown.model_copy(update={
+            "batch_window_hours": 0.0, "recheck_after_days": 0.0, "deadline_days": 0.0,
+            "min_interval_per_recipient_seconds": 0.0, "fair_use_review_seconds": 10.0})})
     _status(f"copyguard demo: data in {built.settings.home.resolve()}")
     try:
         with user_errors():
             crawled = _prepare_and_crawl(built)
-            _identify(built)
+            try:
+                _identify(built)
+                _takedown(built, crawled.server, _config_option(ctx))
+            finally:
+                crawled.server.stop()
             report = demo_report(built, crawled.site, crawled.catalog)
     except (KeyboardInterrupt, _Interrupted) as exc:
         _status(f"interrupted{': ' + str(exc) if str(exc) else ''}. What was done so far is kept; "
@@ -123,7 +143,7 @@ def _prepare_and_crawl(built: App) -> _Crawled:
     try:
         base_url = server.base_url
         _status(f"serving the demo site at {base_url}/")
-        target = refresh_target(built, server.url("/"))
+        target = refresh_target(built, server.url("/"), server.url(NOTICE_FORM_PATH))
         _status("crawling... (Ctrl-C stops cleanly)")
         saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
         # Scrapy takes Ctrl-C (a graceful stop) only once its reactor runs; until then a
@@ -137,21 +157,64 @@ def _prepare_and_crawl(built: App) -> _Crawled:
         finally:  # Scrapy leaves its handlers behind (SIG_IGN after a second Ctrl-C)
             for number, handler in saved.items():
                 signal.signal(number, handler)
-    finally:
+    except BaseException:
         server.stop()
+        raise
     if early.received():
+        server.stop()
         raise _Interrupted("stopped after the crawl; what it captured is identified on the "
                            "next run")
     for result in results:
         stats = result.stats
         if result.status == CrawlStatus.INTERRUPTED:
+            server.stop()
             captured = stats.get("captures", 0)
             raise _Interrupted("the crawl stopped early" + (
                 f", after {captured} new captures (identified on the next run)"
                 if captured else ""))
         _status(f"  {stats.get('pages', 0)} pages fetched, {stats.get('pages_not_modified', 0)} "
                 f"answered 304 Not Modified, {stats.get('captures', 0)} new captures")
-    return _Crawled(catalog, site, base_url)
+    return _Crawled(catalog, site, base_url, server)
+
+
+def _takedown(built: App, server: DemoServer, config: Path | None) -> None:
+    """Notices for the new detections to the demo host's form; the host, a compliant one,
+    takes the files down; then a re-check (a crawl of its own, so in a child process: the
+    reactor of this one has run) confirms it."""
+    server.honour_notices = True
+    _status("drafting and sending takedown notices...")
+    prepared = prepare_notices(built)
+    for skipped in (*prepared.drafted.no_recipient, *prepared.drafted.problems):
+        _status(f"  detection {skipped.detection_id}: {skipped.reason}", style="yellow")
+    for notice_id, error in prepared.finalised.failed:
+        _status(f"  notice {notice_id} not ready: {error}", style="yellow")
+    if prepared.finalised.review:
+        _status(f"  {len(prepared.finalised.review)} notice(s) wait for a person: "
+                "`copyguard notices review`")
+    dispatched = outbox(built).dispatch()
+    sent = dispatched.count(Outcome.SENT)
+    _status(f"  {sent} notice(s) sent to the demo host's form; it took down "
+            f"{len(server.taken_down)} URL(s)")
+    if not sent:
+        return
+    _status("re-checking the noticed URLs...")
+    command = [sys.executable, "-m", "monitor", *(["--config", str(config)] if config else []),
+               "notices", "recheck", "--json"]
+    env = {**os.environ, "COPYGUARD_HOME": str(built.settings.home)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    if done.returncode != 0:
+        _status(f"  the re-check failed: {done.stderr.strip()[-500:]}", style="bold red")
+        return
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    _status("  " + (", ".join(f"{n} notice(s) {status}" for status, n
+                              in sorted(outcome["outcomes"].items())) or "no outcome yet"))
+
+
+def _config_option(ctx: typer.Context) -> Path | None:
+    root = ctx.find_root()
+    config = root.params.get("config") if root is not None else None
+    return Path(config) if config else None
 
 
 def _start_server(site: DemoSite, port: int | None) -> DemoServer:
@@ -235,6 +298,16 @@ def _print_report(built: App, report: DemoReport, base_url: str, seconds: float)
     out.print(Text(f"{report.others_as_expected} of {report.others} other placements (unrelated "
                    "audio, broken, missing, oversized, disallowed, private) handled as expected.",
                    style="green" if report.others_as_expected == report.others else "bold red"))
+    with built.ledger.read() as session:
+        notices = list(session.execute(select(Notice).order_by(Notice.id)).scalars())
+        first_notice = notices[0].id if notices else "ID"
+        for notice in notices:
+            states = Counter(item.status for item in notice.items)
+            recipient = notice.recipient_form_url or notice.recipient_email
+            out.print(Text(f"Notice {notice.id} ({notice.jurisdiction.upper()}, "
+                           f"{notice.reference}) to {recipient}: "
+                           f"{notice.status}; {len(notice.items)} URL(s): "
+                           + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))))
     out.print(f"Done in {seconds:.1f} s. Where to look (the CLI is .venv/bin/copyguard):")
     capture = report.first_capture()
     where = [(f"copyguard detections list --target {TARGET}", "every detection, with its URL"),
@@ -242,6 +315,9 @@ def _print_report(built: App, report: DemoReport, base_url: str, seconds: float)
               "one capture: its page, how it was embedded, HTTP headers, SHA-256, WARC records"),
              (f"{built.settings.evidence_dir.resolve()}/",
               "the evidence: WARC files of every capture and of the page it was found on"),
+             ("copyguard notices list", "the takedown notices, their delivery and outcome"),
+             (f"copyguard notices show {first_notice}",
+              "a notice's text as sent, its delivery attempts and re-checks"),
              ("copyguard audit verify", "checks the hash-chained audit log of all of it")]
     width = max(len(place) for place, _ in where)
     for place, what in where:

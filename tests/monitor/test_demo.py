@@ -67,6 +67,11 @@ def test_demo_finds_every_copy_then_reports_it_again_without_redoing_it(
     assert [row for row in _rows(first.stdout, "could not decode") if "broken.mp3" in row]
     assert len(_rows(first.stdout, "no match")) == 3
     assert re.search(r"copyguard captures show \d+ ", first.stdout)
+    # the takedown: one notice to the demo host's form, taken down, confirmed by the re-check
+    assert "1 notice(s) sent to the demo host's form" in first.stderr
+    assert "1 notice(s) removed" in first.stderr
+    assert re.search(r"Notice 1 \(DMCA, CG-DMCA-\d+-[0-9a-f]+\) to \S+/report-infringement: "
+                     r"removed; (\d+) URL\(s\): \1 removed", first.stdout), first.stdout
 
     second, second_seconds = _demo(cli.env)
     assert second.returncode == 0, second.stderr
@@ -78,6 +83,8 @@ def test_demo_finds_every_copy_then_reports_it_again_without_redoing_it(
     # the same report, from the ledger, and nothing recorded twice
     assert _table(second.stdout) == _table(first.stdout)
     assert len(cli.json_lines("detections", "list", "--json")) == int(copies[1])
+    [notice] = cli.json_lines("notices", "list", "--json")  # the second run sent nothing more
+    assert notice["status"] == "removed" and notice["urls"] == int(copies[1])
     assert len(cli.json_lines("catalog", "list", "--json")) == 11
     assert "no problems" in cli("audit", "verify").stdout
 
