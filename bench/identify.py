@@ -29,6 +29,7 @@ from bench.cases import LATENCY_CASE, all_cases
 from bench.catalog import fingerprint_tracks
 from bench.measure import begin_run, describe_machine
 from bench.queries import QueryPlan, QuerySet, load_or_make
+from bench.repeats import SameAudio
 from bench.results import score
 from bench.scale import build_index, run_queries
 
@@ -131,6 +132,7 @@ def run(options: Options, command: str,
                                tuple(t.duration for t in unrelated_tracks))
     cases = tuple(c for c in all_cases() if options.cases is None or c.name in options.cases)
     prints = fingerprint_tracks(catalog, options.workers)
+    same_audio = SameAudio(catalog)  # answers at a repeat of the passage (bench.repeats)
 
     phase = time.perf_counter()
     plan = QueryPlan(cases, options.excerpts,
@@ -168,7 +170,7 @@ def run(options: Options, command: str,
                                     options.workers, options.min_confidence)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        scored = score(scale_run, matched.queries, cases, options.tolerance)
+        scored = score(scale_run, matched.queries, cases, options.tolerance, same_audio)
         excerpts = min(options.excerpts, options.scaled_excerpts or options.excerpts)
         scales.append(report.ScaleReport(scale_run, scored, cost, time.perf_counter() - phase,
                                          excerpts if scale > 1 else options.excerpts))

@@ -27,6 +27,7 @@ from bench.catalog import CatalogPrints
 from bench.corpus import Track
 from bench.distractors import DISTRACTOR_SECONDS, DistractorCost
 from bench.measure import Machine, Spread
+from bench.repeats import SAME_AUDIO_NCC
 from bench.results import CaseResult, ScaleScore
 from bench.scale import WARM_UP_QUERIES, IndexBuild, ScaleRun
 from fingerprints.landmarks import HASH_BITS
@@ -122,6 +123,7 @@ def write_json(report: BenchReport, path: Path) -> None:
             "cases": [_case_json(c) for c in s.score.cases],
             "negatives": [_case_json(c) for c in s.score.negatives],
             "wrong_answers": [dataclasses.asdict(w) for w in s.score.wrong_answers],
+            "repeat_answers": [dataclasses.asdict(r) for r in s.score.repeat_answers],
             "outcomes": [dataclasses.asdict(o) for o in s.run.outcomes],
         } for s in report.scales],
     }
@@ -164,7 +166,7 @@ def markdown(report: BenchReport) -> str:
     parts = [_preamble(report)]
     if first is not None:
         parts += [_goal_table(report), _case_table(report, first), _negative_table(report),
-                  _scaling_table(report), _false_positive_list(report)]
+                  _scaling_table(report), _false_positive_list(report), _repeat_list(report)]
     parts.append(_method(report))
     return "\n\n".join(part for part in parts if part)
 
@@ -270,7 +272,8 @@ def _case_table(report: BenchReport, first: ScaleReport) -> str:
     rule = "|" + " --- |" * (11 + len(others))
     rows = [head, rule]
     for number, case in enumerate(first.score.cases):
-        row = (f"| {case.label} | {case.queries} | {_pct(case.accuracy)} | "
+        repeats = f" ({case.repeat_correct} at a repeat)" if case.repeat_correct else ""
+        row = (f"| {case.label} | {case.queries} | {_pct(case.accuracy)}{repeats} | "
                f"{_pct(case.recording_accuracy)} | {_pct(case.wrong_rate)} | "
                f"≥ {_pct(case.goal)} | {_pass(case.passed)} | "
                f"{_spread(case.ref_error, ' s')} | {_spread(case.speed_error, ' %')} | "
@@ -282,7 +285,8 @@ def _case_table(report: BenchReport, first: ScaleReport) -> str:
             row += f" {_pct(other.accuracy)}{mark} |"
         rows.append(row)
     return (f"### Accuracy per case (catalog x{first.score.scale})\n\n"
-            "top-1: right recording and ref_start within the tolerance; recording only: right "
+            "top-1: right recording and ref_start within the tolerance, or at a repeat of the "
+            "same audio (counted and listed under \"Answers at a repeat\"); recording only: right "
             "recording whatever the time; wrong rec.: another recording named (false "
             "positive). Errors are absolute, over right-recording answers: ref_start in "
             "seconds, speed in percent of the true speed, pitch in semitones. Match time is "
@@ -368,6 +372,17 @@ def _false_positive_list(report: BenchReport, limit: int = 15) -> str:
     if not lines:
         return "### False positives\n\nNone at any scale."
     return "### False positives\n\n" + "\n".join(lines)
+
+
+def _repeat_list(report: BenchReport) -> str:
+    """Answers counted correct because the reference repeats the passage (bench.repeats)."""
+    lines = [f"- x{s.score.scale} `{r.query_id}`: expected ref_start {r.expected_ref:.1f} s, "
+             f"found at {r.ref_start:.1f} s; reference waveform correlation of the two places "
+             f"{r.correlation:.2f}" for s in report.scales for r in s.score.repeat_answers]
+    head = ("### Answers at a repeat\n\nRight recording, another ref_start, and the reference "
+            f"holds the same audio at both places (waveform correlation ≥ {SAME_AUDIO_NCC}, "
+            "`bench/repeats.py`): counted in top-1.")
+    return head + "\n\n" + ("\n".join(lines) if lines else "None.")
 
 
 def _method(report: BenchReport) -> str:

@@ -3,17 +3,24 @@
 A positive query is *correct* when the matcher names its recording and puts ``ref_start`` within
 ``tolerance`` seconds of where the query's ``query_start`` really is in that recording;
 *recording-correct* when only the recording is right; *wrong* when another recording is named
-(a false positive). A negative query is wrong whenever anything is named. Reads no settings.
+(a false positive). A negative query is wrong whenever anything is named. An answer with the
+right recording but another ``ref_start`` counts as correct *at a repeat* when the reference
+holds the same audio at both places (:mod:`bench.repeats`: waveform correlation of at least
+``SAME_AUDIO_NCC``); such answers are counted in ``repeat_correct`` and listed one by one in
+``repeat_answers``, never merged silently. Reads no settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.cases import Case, Query
 from bench.measure import Spread
+from bench.repeats import SAME_AUDIO_NCC
 from bench.scale import Outcome, ScaleRun
+
+REPEAT_SECONDS = 10.0  # query seconds whose reference audio is compared for a repeat
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class CaseResult:
     speed_error: Spread  # |speed error| in percent of the true speed
     pitch_error: Spread  # |pitch error| in semitones
     match_seconds: Spread  # Matcher.match wall time during the (parallel) accuracy run
+    repeat_correct: int = 0  # of the correct, those found at a repeat of the same audio
 
     @property
     def accuracy(self) -> float:
@@ -61,11 +69,26 @@ class WrongAnswer:
 
 
 @dataclass(frozen=True)
+class RepeatAnswer:
+    """A right recording found at another place that holds the same audio (counted correct)."""
+
+    query_id: str
+    expected_ref: float  # where the query's query_start is in the recording, seconds
+    ref_start: float  # where the matcher put it
+    correlation: float  # waveform correlation of the reference at the two places
+
+
+# (recording id, seconds, other seconds, length) -> waveform correlation of the reference there
+SameAudioCheck = Callable[[int, float, float, float], float]
+
+
+@dataclass(frozen=True)
 class ScaleScore:
     scale: int
     cases: tuple[CaseResult, ...]
     negatives: tuple[CaseResult, ...]
     wrong_answers: tuple[WrongAnswer, ...]
+    repeat_answers: tuple[RepeatAnswer, ...] = ()
 
     @property
     def positive_queries(self) -> int:
@@ -93,27 +116,32 @@ class ScaleScore:
 
 
 def score(run: ScaleRun, queries: Sequence[Query], cases: Sequence[Case],
-          tolerance: float) -> ScaleScore:
+          tolerance: float, same_audio: SameAudioCheck | None = None) -> ScaleScore:
+    """Every case's result; ``same_audio`` (None: no repeats recognised) checks answers with the
+    right recording at another place."""
     outcome_of = {outcome.query_id: outcome for outcome in run.outcomes}
+    repeats: list[RepeatAnswer] = []
     by_case: dict[str, list[tuple[Query, Outcome]]] = {}
     for query in queries:
         by_case.setdefault(query.case, []).append((query, outcome_of[query.query_id]))
     results = tuple(_case_result(case.name, case.label, case.goal,
-                                 by_case.get(case.name, []), tolerance) for case in cases)
+                                 by_case.get(case.name, []), tolerance, same_audio, repeats)
+                    for case in cases)
     negative_names = sorted(name for name in by_case if name.startswith("neg-"))
     negatives = tuple(_case_result(name, name.removeprefix("neg-"), None, by_case[name],
-                                   tolerance) for name in negative_names)
+                                   tolerance, None, repeats) for name in negative_names)
     wrong = tuple(
         WrongAnswer(q.query_id, q.recording_id, o.recording_id, o.confidence, o.score)
         for pairs in by_case.values() for q, o in pairs
         if o.recording_id is not None and o.recording_id != q.recording_id
     )
-    return ScaleScore(run.build.scale, results, negatives, wrong)
+    return ScaleScore(run.build.scale, results, negatives, wrong, tuple(repeats))
 
 
 def _case_result(name: str, label: str, goal: float | None,
-                 pairs: Sequence[tuple[Query, Outcome]], tolerance: float) -> CaseResult:
-    correct = recording_correct = wrong = missed = 0
+                 pairs: Sequence[tuple[Query, Outcome]], tolerance: float,
+                 same_audio: SameAudioCheck | None, repeats: list[RepeatAnswer]) -> CaseResult:
+    correct = recording_correct = wrong = missed = repeat_correct = 0
     ref_errors: list[float] = []
     signed: list[float] = []
     speed_errors: list[float] = []
@@ -133,6 +161,17 @@ def _case_result(name: str, label: str, goal: float | None,
         pitch_errors.append(abs(outcome.pitch - query.pitch))
         if abs(error) <= tolerance:
             correct += 1
+        elif same_audio is not None and query.recording_id is not None:
+            expected = query.expected_ref(outcome.query_start)
+            # The reference behind the answer: from query_start on, at most 10 s of query.
+            seconds = min(REPEAT_SECONDS, query.seconds - outcome.query_start)
+            correlation = same_audio(query.recording_id, expected, outcome.ref_start,
+                                     seconds * query.time_factor)
+            if correlation >= SAME_AUDIO_NCC:
+                correct += 1
+                repeat_correct += 1
+                repeats.append(RepeatAnswer(query.query_id, expected, outcome.ref_start,
+                                            correlation))
     signed.sort()
     return CaseResult(
         case=name, label=label, goal=goal, queries=len(pairs), correct=correct,
@@ -141,4 +180,5 @@ def _case_result(name: str, label: str, goal: float | None,
         ref_bias=signed[len(signed) // 2] if signed else None,
         speed_error=Spread.of(speed_errors), pitch_error=Spread.of(pitch_errors),
         match_seconds=Spread.of([outcome.seconds for _, outcome in pairs]),
+        repeat_correct=repeat_correct,
     )

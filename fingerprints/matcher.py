@@ -9,11 +9,13 @@ Matching a query:
    votes, and each offset's count is widened by its neighbours (±``offset_tolerance`` frames,
    as the query's frame grid rarely lines up with the reference's);
 4. verify the best offsets of the ``verify_candidates`` best recordings: take the hits near the
-   offset and count the distinct query frames whose landmarks agree: that is the score (frames,
+   offset and count the distinct query frames whose landmarks agree, over the stretch of the
+   query where they stand out most from chance (``_best_segment``): that is the score (frames,
    not hashes, so that one chord's burst of hashes counts once). For a clear match, fit ref
    time against query time (the slope is the speed) and re-collect the hits along that line;
-5. calibrate (see :func:`calibrated_confidence`) and keep matches of at least
-   ``min_confidence``;
+5. calibrate (see :func:`calibrated_confidence`; chance is reckoned over the same stretch as
+   the score, and for the ladders of step 7 with all their tries counted) and keep matches of
+   at least ``min_confidence``;
 6. if no pair match is confident, try the speed/pitch/tempo-invariant peak groups
    (:mod:`fingerprints.invariant`), which find resampled, pitch-shifted and time-stretched
    copies, and merge the two candidate lists;
@@ -76,15 +78,22 @@ def calibrated_confidence(
     for this query against this index. ``chance_score`` is what an unrelated query would reach
     at its best offset, in two parts: the best of many windows of hits scattered at random
     (a Poisson estimate, see ``Matcher._chance_score``, which grows with the number of hits,
-    offsets and recordings), plus musical coincidence, a small rate per second of matched span
-    (unrelated pieces with the same tempo and key share chord and drum events for a while).
-    A logistic on the excess puts confidence 0.5 at ``margin`` frames above chance; ``spread``
-    sets how fast it goes to 0 or 1. Measured by ``python -m bench.calibrate`` (a 30-track
-    synthetic catalog of 60 s tracks, 400 unrelated synthetic queries of 10-60 s): the highest
-    excess of unrelated audio was 6.8 (confidence 0.22), 99 % were below 3.5; speech and noise
-    stay near 0; a clean 10 s excerpt exceeds chance by 34 or more (median 69), a 5 s one by 11
-    or more (median 29). With references as dense as queries (before REFERENCE_PARAMS), the
-    unrelated excess reached 12.8 and the margin was 16: both scale with the stored hashes.
+    offsets, recordings and, for the ladders' searches, tries), plus musical coincidence, a
+    small rate per second of matched span (unrelated pieces with the same tempo and key share
+    chord and drum events; when their tempi agree closely, all along a long query). The score
+    and that span must be the same stretch of the query (``_best_segment``): a score counted over
+    a whole 3-minute query against an allowance reckoned over a 15 s stretch of it gave two
+    unrelated synthesised tracks of the same tempo confidence 0.73 (the crawl benchmark's two
+    false detections, one through the pitch ladder). A logistic on the excess puts confidence
+    0.5 at ``margin`` frames above chance; ``spread`` sets how fast it goes to 0 or 1. Measured
+    by ``python -m bench.calibrate`` (a catalog of 30 synthesised 3-minute tracks; unrelated
+    synthesised queries of 5, 10, 30, 60 and 180 s, and of 60 and 180 s at the tempo of a
+    catalog track within 0.1 %): the highest excess of unrelated audio on the pair path was 3.7,
+    the whole matcher's highest confidence 0.074 at any length (0.571 for same-tempo whole
+    tracks before the score and its span agreed); a clean 10 s excerpt exceeds chance by 30 or
+    more (median 66), a 5 s one by 11 or more (median 29). With references as dense as queries
+    (before REFERENCE_PARAMS), the unrelated excess reached 12.8 and the margin was 16: both
+    scale with the stored hashes.
     """
     excess = score - chance_score
     return 1.0 / (1.0 + math.exp(-(excess - margin) / spread))
@@ -176,9 +185,14 @@ class Matcher:
         ranked = self.match_landmarks(query, limit)
         if ranked and ranked[0].confidence >= self.min_confidence:
             return ranked
+        # Each ladder step is one more search in which chance may line unrelated audio up with
+        # a recording, so a step reckons chance as if every pair search of the ladders were
+        # made (a union bound): all the steps together then pass a chance match no more often
+        # than the plain search does alone, and the whole ladder at most twice as often.
+        tries = 1 + len(self.pitch_ladder) + len(self.speed_ladder)
         for semitones in self.pitch_ladder:
             found = self._match_pairs(pitch_shifted(query, semitones, self.landmark_params),
-                                      limit)
+                                      limit, tries)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, [_pitched(match, semitones) for match in found])[:limit]
         reanalyse = audio.duration <= self.reanalysed_ladder_seconds
@@ -187,7 +201,7 @@ class Matcher:
                                               params=self.landmark_params,
                                               shifts=self.query_shifts)
                       if reanalyse else slowed_down(query, speed, self.landmark_params))
-            found = self._match_pairs(undone, limit)
+            found = self._match_pairs(undone, limit, tries)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, [_sped_up(match, speed) for match in found])[:limit]
         return ranked
@@ -220,7 +234,7 @@ class Matcher:
             chance_score=found.chance,
         )
 
-    def _match_pairs(self, query: Landmarks, limit: int) -> list[Match]:
+    def _match_pairs(self, query: Landmarks, limit: int, tries: int = 1) -> list[Match]:
         if len(query.hashes) == 0 or len(self.index) == 0:
             return []
         hits = self.index.lookup(query.hashes, max_postings=self.max_postings)
@@ -233,7 +247,7 @@ class Matcher:
         best = self._best_offsets(hits.slots, offsets)
         query_frames = int(query.times.max()) + 1
         matches = [
-            self._verify(query, hits, query_times, offsets, slot, offset, query_frames)
+            self._verify(query, hits, query_times, offsets, slot, offset, query_frames, tries)
             for slot, offset in best
         ]
         matches.sort(key=lambda m: (m.confidence, m.score), reverse=True)
@@ -266,16 +280,20 @@ class Matcher:
         slot: int,
         offset: int,
         query_frames: int,
+        tries: int = 1,
     ) -> Match:
         in_slot = hits.slots == slot
         near = in_slot & (np.abs(offsets - offset) <= self.offset_tolerance)
-        # Distinct query frames, not hashes: one anchor (or one chord) yields several hashes at
-        # once, and such bursts would make chance coincidences look like long agreements.
-        score = len(np.unique(query_times[near]))
         slot_pairs = np.unique(query_times[in_slot] * (np.int64(1) << 32) + offsets[in_slot])
-        random_chance = self._chance_score(len(slot_pairs), slot, query_frames)
+        random_chance = self._chance_score(len(slot_pairs), slot, query_frames, trials=tries)
         frame = query.frame_seconds
-        chance = random_chance + self.coincidence_rate * frame * float(np.ptp(query_times[near]))
+        rate = self.coincidence_rate * frame  # coincident frames per frame of matched span
+        # The score and the span that chance is reckoned over must be the same stretch of the
+        # query: see _best_segment. Distinct query frames, not hashes: one anchor (or one chord)
+        # yields several hashes at once, and such bursts would make chance coincidences look
+        # like long agreements.
+        start, end, score = _best_segment(np.unique(query_times[near]), rate)
+        chance = random_chance + rate * (end - start)
         speed, intercept = 1.0, float(offset)
         # Fit a speed only for a match that already stands out: a line fitted through chance
         # hits and widened along its slope would sweep up more chance hits.
@@ -285,16 +303,20 @@ class Matcher:
                 slope, fitted_intercept = fitted
                 line = fitted_intercept + slope * query_times
                 widened = in_slot & (np.abs(hits.ref_times - line) <= self.offset_tolerance + 0.5)
-                widened_score = len(np.unique(query_times[widened]))
-                if widened_score >= score:
-                    speed, intercept, near, score = slope, fitted_intercept, widened, widened_score
+                widened_extent = _best_segment(np.unique(query_times[widened]), rate)
+                if widened_extent[2] >= score:
+                    speed, intercept, near = slope, fitted_intercept, widened
+                    start, end, score = widened_extent
                     # The search tried many slopes: chance had as many more tries too.
                     random_chance = self._chance_score(
-                        len(slot_pairs), slot, query_frames, trials=self._slope_count()
+                        len(slot_pairs), slot, query_frames, trials=tries * self._slope_count()
                     )
+        chance = random_chance + rate * (end - start)
+        near &= (query_times >= start) & (query_times <= end)
         rows = hits.query_rows[near]
-        start, end = _matched_extent(np.unique(query_times[near]), round(2.0 / frame))
-        chance = random_chance + self.coincidence_rate * frame * (end - start)
+        # Report the matched part without stray frames at its ends (the score keeps them).
+        shown_start, shown_end = _matched_extent(np.unique(query_times[near]),
+                                                 round(2.0 / frame))
         pitch = 0.0
         if score:
             query_bins = np.asarray(query.freqs, dtype=np.float64)[rows]
@@ -307,9 +329,9 @@ class Matcher:
         return Match(
             recording_id=int(self.index.slot_recording_id(np.array([slot]))[0]),
             confidence=confidence,
-            query_start=start * frame,
-            query_end=end * frame,
-            ref_start=(intercept + speed * start) * frame,
+            query_start=shown_start * frame,
+            query_end=shown_end * frame,
+            ref_start=(intercept + speed * shown_start) * frame,
             speed=round(speed, 4),
             pitch_semitones=pitch,
             score=score,
@@ -385,6 +407,33 @@ def _drop_repeated(hits: Hits, max_repeats: int) -> Hits:
     _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     keep = counts[inverse] <= max_repeats
     return Hits(hits.query_rows[keep], hits.slots[keep], hits.ref_times[keep], hits.ref_freqs[keep])
+
+
+def _best_segment(frames: np.ndarray, rate: float) -> tuple[int, int, int]:
+    """(first frame, last frame, frames in between) of the stretch of matched ``frames`` (sorted,
+    distinct) that most exceeds ``rate`` coincidences per frame of its length.
+
+    Unrelated music reaches a few aligned frames at one offset now and then: at a rate near
+    ``coincidence_rate`` when two pieces share tempo and key, whose bar grids then stay aligned
+    for the whole query (two synthesised 3-minute tracks at 122.7 and 122.6 bpm agree on a
+    frame every 6 s at an offset of 8 bars, from the first minute to the last). Counted over a
+    whole long query such frames add up to any score, so the score is counted over one stretch
+    only, and chance is reckoned over the same stretch: the one maximising ``count - rate *
+    length`` (a maximum-scoring segment). The frames of a true match are far denser than
+    ``rate``: they join into one stretch across gaps, each frame paying for ``1 / rate`` frames
+    (3.3 s) of span.
+    """
+    if len(frames) == 0:
+        return 0, 0, 0
+    times = frames.astype(np.float64)
+    number = np.arange(len(frames), dtype=np.float64)
+    # value(i, j) = (j - i + 1) - rate * (t_j - t_i) = ends[j] + starts[i] for i <= j.
+    ends = number + 1.0 - rate * times
+    starts = rate * times - number
+    best_start = np.maximum.accumulate(starts)
+    last = int(np.argmax(ends + best_start))
+    first = int(np.flatnonzero(starts[: last + 1] == best_start[last])[0])
+    return int(frames[first]), int(frames[last]), last - first + 1
 
 
 def _matched_extent(frames: np.ndarray, radius: int) -> tuple[int, int]:
