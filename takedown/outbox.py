@@ -1,9 +1,8 @@
 """The outbox: queued notices handed to their recipients, each at most once by itself.
 
-Settings it is built from (:meth:`DeliveryRules.from_settings`): ``[takedown] max_attempts``,
-``retry_base_seconds`` (first retry's delay, doubling each time), ``min_interval_per_recipient_
-seconds``, ``recheck_after_days`` and ``deadline_days``, and ``[smtp] from_address`` (empty: the
-rights-holder's own address). The senders come by channel ("email", "http") from the caller.
+Settings it is built from: those of :meth:`DeliveryRules.from_settings` (``[takedown]`` delivery
+and follow-up days, ``[smtp] from_address``; see :mod:`takedown.outbox_report`, where it and the
+other values live). The senders come by channel ("email", "http") from the caller.
 
 Each attempt is three steps, so that a crash at any moment leaves a state that says what it knows:
 
@@ -22,28 +21,44 @@ into ``unconfirmed`` once its lease has run out, or at once when its claim names
 this host that is gone, and never sends it again by itself: a duplicate takedown notice is worse
 than a late one. A person may :meth:`Outbox.resend` it; the reference (Message-ID,
 Idempotency-Key) stays the same, so the recipient can recognise the duplicate.
+
+A notice's one reminder goes the same three steps after the due notices, once
+:mod:`takedown.followup` marked it due (:func:`~takedown.followup.reminders_due` says when). The
+notice keeps its status meanwhile (a re-check or a counter-notice may come): ``claimed_by`` and
+the lease say the reminder is under way; one found interrupted is in doubt, never sent again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, false, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from config.settings import TakedownSettings
 from ledger import audit
 from ledger.clock import Clock
 from ledger.db import Ledger
 from ledger.errors import ConflictError, LedgerError, NotFoundError
 from ledger.models import DeliveryAttempt, Notice, NoticeStatus, RightsHolder
 from takedown.errors import DeliveryError, TemporaryDeliveryError
+from takedown.followup import REMINDER_KIND, reminders_due
+from takedown.outbox_report import (
+    DeliveryRules,
+    DispatchReport,
+    NoticeResult,
+    Outcome,
+    channel_of,
+    claim_interrupted,
+    outgoing_notice,
+    reminder_notice,
+    still_up_urls,
+    why_waiting,
+    worker_name,
+)
 from takedown.senders import DeliveryReceipt, OutgoingNotice, Sender
 
 __all__ = ["DeliveryRules", "DispatchReport", "NoticeResult", "Outbox", "Outcome",
@@ -57,75 +72,10 @@ _CANDIDATES = 20
 _RECIPIENT_LOCKS = 872345100  # advisory lock namespace; ledger.db uses 872345001 (migrations)
 # A delivery attempt's outcome column (ledger.models.DeliveryAttempt).
 _ACCEPTED, _TEMPORARY, _PERMANENT, _IN_DOUBT = "accepted", "temporary", "permanent", "in-doubt"
-
-
-class Outcome:
-    """What a dispatch did with a notice (one :class:`NoticeResult` each)."""
-
-    SENT = "sent"  # accepted by the recipient's server
-    RETRYING = "retrying"  # refused for now: queued again after the backoff
-    FAILED = "failed"  # refused for good, or out of attempts
-    WAITING = "waiting"  # due but not tried: no sender for its channel, or recipient interval
-    IN_DOUBT = "in-doubt"  # an interrupted attempt found: the notice is now unconfirmed
-    WOULD_SEND = "would-send"  # dry run
-
-    SUMMARY = (SENT, RETRYING, FAILED, WAITING, IN_DOUBT)
-
-
-@dataclass(frozen=True)
-class NoticeResult:
-    notice_id: int
-    reference: str
-    recipient: str
-    channel: str | None
-    outcome: str
-    detail: str = ""
-
-    @classmethod
-    def of(cls, notice: Notice, outcome: str, detail: str) -> NoticeResult:
-        recipient = notice.recipient_email or notice.recipient_form_url or notice.recipient_key
-        return cls(notice.id, notice.reference, recipient, _channel(notice), outcome, detail)
-
-
-@dataclass
-class DispatchReport:
-    dry_run: bool = False
-    results: list[NoticeResult] = field(default_factory=list)
-
-    def count(self, outcome: str) -> int:
-        return sum(result.outcome == outcome for result in self.results)
-
-    def summary(self) -> dict[str, int]:
-        keys = (Outcome.WOULD_SEND, *Outcome.SUMMARY) if self.dry_run else Outcome.SUMMARY
-        return {key: self.count(key) for key in keys}
-
-
-@dataclass(frozen=True)
-class DeliveryRules:
-    max_attempts: int = 8  # attempts (since the last resend) before a notice fails
-    retry_base: timedelta = timedelta(seconds=60)  # delay after the first failure; doubles
-    min_interval: timedelta = timedelta(seconds=10)  # between two attempts to one recipient
-    recheck_after: timedelta = timedelta(days=2)  # from sending to the first re-check
-    deadline: timedelta = timedelta(days=14)  # from sending: still up past it, ignored
-    from_address: str = ""  # From: of every notice; empty: the holder's own address
-    # Longer than any send can take (an SMTP session of ~8 replies at 30 s each): a lease that
-    # runs out while the attempt is still going makes it look interrupted.
-    lease: timedelta = timedelta(minutes=15)
-    # A server's Retry-After is honoured up to this: a broken one must not park a notice for years.
-    max_retry_after: timedelta = timedelta(days=1)
-
-    @classmethod
-    def from_settings(cls, takedown: TakedownSettings, *, from_address: str = "") -> DeliveryRules:
-        return cls(max_attempts=takedown.max_attempts,
-                   retry_base=timedelta(seconds=takedown.retry_base_seconds),
-                   min_interval=timedelta(seconds=takedown.min_interval_per_recipient_seconds),
-                   recheck_after=timedelta(days=takedown.recheck_after_days),
-                   deadline=timedelta(days=takedown.deadline_days), from_address=from_address)
-
-    def backoff(self, attempts: int, hint: timedelta | None) -> timedelta:
-        """The delay after the ``attempts``-th failure: doubling, or the server's longer hint."""
-        own = self.retry_base * 2 ** max(attempts - 1, 0)
-        return own if hint is None else max(own, min(hint, self.max_retry_after))
+_NOTICE, _REMINDER = "notice", REMINDER_KIND  # an attempt's kind
+# While a notice is in one of these, its claim (claimed_by) is its own delivery's; in any other
+# state a claim is its reminder's, under way.
+_NOTICE_CLAIM_STATES = (NoticeStatus.QUEUED, NoticeStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -134,28 +84,7 @@ class _Claim:
     attempt_id: int
     channel: str
     outgoing: OutgoingNotice
-
-
-def worker_name() -> str:
-    """``host:pid``: what a claim is recorded under, and how a dead claimant is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def outgoing_notice(notice: Notice, holder: RightsHolder, from_address: str = "") -> OutgoingNotice:
-    """The notice as a sender takes it; ValueError when the row cannot be sent as it is."""
-    channel = _channel(notice)
-    recipient = notice.recipient_email if channel == "email" else notice.recipient_form_url
-    if not recipient:
-        raise ValueError("no e-mail address or form URL")
-    if notice.subject is None or notice.body_text is None:
-        raise ValueError("no rendered subject or text")
-    # The SMTP sender sets X-Copyguard-Notice itself (and refuses it from the notice); the form
-    # endpoint gets it as a request header beside Idempotency-Key.
-    headers = (("X-Copyguard-Notice", notice.reference),) if channel == "http" else ()
-    return OutgoingNotice(idempotency_key=notice.reference, recipient=recipient,
-                          subject=notice.subject, text=notice.body_text, html=notice.body_html,
-                          from_address=from_address or holder.email, reply_to=holder.email,
-                          headers=headers)
+    kind: str = _NOTICE
 
 
 class Outbox:
@@ -166,31 +95,33 @@ class Outbox:
         self.worker = worker or worker_name()
 
     def dispatch(self, limit: int | None = None, dry_run: bool = False) -> DispatchReport:
-        """Recover interrupted attempts, then send due notices until none is left (or ``limit``
-        attempts were made); each notice is tried at most once per dispatch. ``dry_run``
-        changes nothing and reports what would be done."""
+        """Recover interrupted attempts, then send due notices, then due reminders, until none
+        is left (or ``limit`` attempts were made); each notice and each reminder is tried at
+        most once per dispatch. ``dry_run`` changes nothing and reports what would be done."""
         if dry_run:
             return self._preview(limit)
         report = DispatchReport()
         report.results.extend(self.recover(self.clock.now()))
-        seen: set[int] = set()
+        seen: dict[str, set[int]] = {_NOTICE: set(), _REMINDER: set()}
         attempts = 0
-        while limit is None or attempts < limit:
-            claim = self._claim(seen)
-            if claim is None:
-                break
-            if isinstance(claim, _Claim):
-                attempts += 1
-                claim = self._attempt(claim)
-            report.results.append(claim)
+        for kind in (_NOTICE, _REMINDER):  # a notice not yet sent matters more than a reminder
+            while limit is None or attempts < limit:
+                claim = self._claim(kind, seen[kind])
+                if claim is None:
+                    break
+                if isinstance(claim, _Claim):
+                    attempts += 1
+                    claim = self._attempt(claim)
+                report.results.append(claim)
         report.results.extend(NoticeResult.of(notice, Outcome.WAITING, self._why_waiting(notice))
-                              for notice in self._due_queued() if notice.id not in seen)
+                              for notice in self._due_queued() if notice.id not in seen[_NOTICE])
         return report
 
     # -- one attempt: claim, send, record ------------------------------------------------------
 
-    def _claimable(self, now: datetime) -> list[ColumnElement[bool]]:
-        """Conditions of a notice this dispatcher may claim now."""
+    def _claimable(self, now: datetime, kind: str = _NOTICE) -> list[ColumnElement[bool]]:
+        """Conditions of a notice (``kind`` "notice") or of a notice's reminder this dispatcher
+        may claim now."""
         other, attempt = aliased(Notice), aliased(DeliveryAttempt)
         recent = (select(attempt.id).join(other, attempt.notice_id == other.id)
                   .where(other.recipient_key == Notice.recipient_key,
@@ -201,15 +132,20 @@ class Outbox:
         if "http" in self.senders:
             usable.append(Notice.recipient_email.is_(None)
                           & Notice.recipient_form_url.is_not(None))
+        deliverable = [or_(*usable) if usable else false(), ~recent.exists()]
+        if kind == _REMINDER:
+            # claimed_by is on the row itself: PostgreSQL checks such conditions again on a row
+            # a concurrent dispatcher changed before our lock, and claiming a reminder changes
+            # nothing else of the row.
+            return [*reminders_due(now), Notice.claimed_by.is_(None), *deliverable]
         return [Notice.status == NoticeStatus.QUEUED,
-                Notice.next_attempt_at.is_(None) | (Notice.next_attempt_at <= now),
-                or_(*usable) if usable else false(), ~recent.exists()]
+                Notice.next_attempt_at.is_(None) | (Notice.next_attempt_at <= now), *deliverable]
 
-    def _claim(self, seen: set[int]) -> _Claim | NoticeResult | None:
+    def _claim(self, kind: str, seen: set[int]) -> _Claim | NoticeResult | None:
         now = self.clock.now()
         with self.ledger.write() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
-            query = (select(Notice).where(*self._claimable(now), Notice.id.not_in(seen))
+            query = (select(Notice).where(*self._claimable(now, kind), Notice.id.not_in(seen))
                      .order_by(Notice.id).limit(_CANDIDATES))
             if postgres:
                 query = query.with_for_update(skip_locked=True, of=Notice)
@@ -217,7 +153,7 @@ class Outbox:
                 if postgres and not self._recipient_free(session, notice.recipient_key, now):
                     continue
                 seen.add(notice.id)
-                return self._start(session, notice, now)
+                return self._start(session, notice, now, kind)
         return None
 
     def _recipient_free(self, session: Session, key: str, now: datetime) -> bool:
@@ -232,28 +168,39 @@ class Outbox:
                    DeliveryAttempt.started_at > now - self.rules.min_interval).limit(1)
         ).first() is None
 
-    def _start(self, session: Session, notice: Notice, now: datetime) -> _Claim | NoticeResult:
+    def _start(self, session: Session, notice: Notice, now: datetime,
+               kind: str) -> _Claim | NoticeResult:
         holder = session.get(RightsHolder, notice.holder_id)
         assert holder is not None  # a foreign key
+        reminder = kind == _REMINDER
         try:
-            outgoing = outgoing_notice(notice, holder, self.rules.from_address)
+            outgoing = (reminder_notice if reminder else outgoing_notice)(
+                notice, holder, self.rules.from_address)
         except ValueError as exc:  # a defect of the row: no attempt could ever succeed
-            notice.status, notice.last_error = NoticeStatus.FAILED, f"cannot be sent: {exc}"
-            self._audit(session, notice, "notice.failed", reason=notice.last_error)
-            return NoticeResult.of(notice, Outcome.FAILED, notice.last_error)
+            error = f"cannot be sent: {exc}"
+            if reminder:  # the notice stands as it is; only its reminder is given up
+                notice.next_attempt_at = None
+                self._audit(session, notice, "notice.reminder-failed", reason=error)
+                return NoticeResult.of(notice, Outcome.REMINDER_FAILED, error)
+            notice.status, notice.last_error = NoticeStatus.FAILED, error
+            self._audit(session, notice, "notice.failed", reason=error)
+            return NoticeResult.of(notice, Outcome.FAILED, error)
         # Numbered over the notice's life; ``attempts`` counts since the last resend.
         number = 1 + (session.execute(select(func.max(DeliveryAttempt.number)).where(
             DeliveryAttempt.notice_id == notice.id)).scalar() or 0)
-        channel = _channel(notice) or ""
-        attempt = DeliveryAttempt(notice_id=notice.id, number=number, kind="notice",
+        channel = channel_of(notice) or ""
+        attempt = DeliveryAttempt(notice_id=notice.id, number=number, kind=kind,
                                   channel=channel, recipient=outgoing.recipient, started_at=now)
         session.add(attempt)
-        notice.status, notice.attempts = NoticeStatus.SENDING, notice.attempts + 1
+        if not reminder:  # a reminder leaves the status alone: re-checks and counters go on
+            notice.status, notice.attempts = NoticeStatus.SENDING, notice.attempts + 1
         notice.claimed_by, notice.lease_until = self.worker, now + self.rules.lease
         session.flush()
-        self._audit(session, notice, "notice.sending", attempt=number, channel=channel,
-                    recipient=outgoing.recipient, worker=self.worker)
-        return _Claim(notice.id, attempt.id, channel, outgoing)
+        # A reminder's text is not stored: the notice's text and these URLs make it again.
+        urls = {"urls": still_up_urls(notice)} if reminder else {}
+        self._audit(session, notice, _action(kind, "sending"), attempt=number, channel=channel,
+                    recipient=outgoing.recipient, worker=self.worker, details=urls)
+        return _Claim(notice.id, attempt.id, channel, outgoing, kind)
 
     def _attempt(self, claim: _Claim) -> NoticeResult:
         try:
@@ -274,55 +221,70 @@ class Outbox:
 
     def _record(self, claim: _Claim, answer: DeliveryReceipt | DeliveryError) -> NoticeResult:
         now = self.clock.now()
+        reminder = claim.kind == _REMINDER
         with self.ledger.write() as session:
             notice = session.get(Notice, claim.notice_id, with_for_update=True)
             attempt = session.get(DeliveryAttempt, claim.attempt_id)
             assert notice is not None and attempt is not None
             # The lease ran out during a slow send and another dispatcher marked it in doubt:
-            # the answer is still worth having, unless a person has acted on the notice since.
-            late = attempt.outcome == _IN_DOUBT and notice.status == NoticeStatus.UNCONFIRMED
-            ours = notice.status == NoticeStatus.SENDING and notice.claimed_by == self.worker
+            # the answer is still worth having, unless a person has acted on the notice since
+            # (resent it; a reminder's notice may meanwhile be re-checked or countered).
+            if reminder:
+                kept = notice.status not in _NOTICE_CLAIM_STATES
+                late = kept and attempt.outcome == _IN_DOUBT and notice.claimed_by is None
+                ours = kept and notice.claimed_by == self.worker
+            else:
+                late = attempt.outcome == _IN_DOUBT and notice.status == NoticeStatus.UNCONFIRMED
+                ours = notice.status == NoticeStatus.SENDING and notice.claimed_by == self.worker
             if not (ours or late):
                 log.warning("notice %d changed while attempt %d was under way; its answer is "
                             "only logged: %s", notice.id, attempt.number, answer)
-                return NoticeResult.of(notice, Outcome.IN_DOUBT, "answered after recovery")
+                return NoticeResult.of(notice, _outcome(claim.kind, Outcome.IN_DOUBT),
+                                       "answered after recovery")
             attempt.finished_at = now
             notice.claimed_by = notice.lease_until = notice.next_attempt_at = None
-            notice.sent_at = notice.recheck_at = notice.deadline_at = None
+            if not reminder:
+                notice.sent_at = notice.recheck_at = notice.deadline_at = None
             if isinstance(answer, DeliveryReceipt):
-                return self._accepted(session, notice, attempt, answer, late)
+                attempt.outcome, attempt.status_code = _ACCEPTED, answer.status_code
+                attempt.reply, attempt.server_message_id = answer.reply, answer.server_message_id
+                if reminder:  # the notice's own message_id and dates stay as they are
+                    notice.reminder_sent_at = answer.accepted_at
+                else:
+                    self._accepted(notice, answer)
+                self._audit(session, notice, _action(claim.kind, "sent"), attempt=attempt.number,
+                            late=late, status_code=answer.status_code,
+                            message_id=answer.message_id,
+                            server_message_id=answer.server_message_id)
+                return NoticeResult.of(notice, _outcome(claim.kind, Outcome.SENT), answer.reply)
             attempt.status_code, attempt.reply = answer.answer.status_code, answer.answer.reply
-            notice.last_error = detail = str(answer)
             temporary = isinstance(answer, TemporaryDeliveryError)
             attempt.outcome = _TEMPORARY if temporary else _PERMANENT
-            if isinstance(answer, TemporaryDeliveryError) and (
-                    notice.attempts < self.rules.max_attempts):
-                notice.next_attempt_at = now + self.rules.backoff(notice.attempts,
-                                                                  answer.retry_after)
-                notice.status, action, outcome = (NoticeStatus.QUEUED, "notice.retry",
-                                                  Outcome.RETRYING)
-            else:
-                notice.status, action, outcome = (NoticeStatus.FAILED, "notice.failed",
-                                                  Outcome.FAILED)
-                if temporary:
-                    detail = f"gave up after {notice.attempts} attempts: {detail}"
-                    notice.last_error = detail
-            self._audit(session, notice, action, attempt=attempt.number, late=late,
-                        status_code=answer.answer.status_code, error=detail,
-                        next_attempt_at=notice.next_attempt_at)
-            return NoticeResult.of(notice, outcome, detail)
+            # A reminder's tries are its attempts; ``attempts`` is the notice's own count.
+            tries = session.execute(select(func.count(DeliveryAttempt.id)).where(
+                DeliveryAttempt.notice_id == notice.id, DeliveryAttempt.kind == _REMINDER)
+            ).scalar_one() if reminder else notice.attempts
+            detail = str(answer)
+            if temporary and tries >= self.rules.max_attempts:
+                detail = f"gave up after {tries} attempts: {detail}"
+            # A reminder is retried only while its notice waits for the material to go.
+            retry = temporary and tries < self.rules.max_attempts and (
+                not reminder or notice.status in NoticeStatus.SENT_STATES)
+            if isinstance(answer, TemporaryDeliveryError) and retry:
+                notice.next_attempt_at = now + self.rules.backoff(tries, answer.retry_after)
+            if not reminder:
+                notice.status = NoticeStatus.QUEUED if retry else NoticeStatus.FAILED
+                notice.last_error = detail
+            self._audit(session, notice, _action(claim.kind, "retry" if retry else "failed"),
+                        attempt=attempt.number, late=late, status_code=answer.answer.status_code,
+                        error=detail, next_attempt_at=notice.next_attempt_at)
+            return NoticeResult.of(notice, _outcome(
+                claim.kind, Outcome.RETRYING if retry else Outcome.FAILED), detail)
 
-    def _accepted(self, session: Session, notice: Notice, attempt: DeliveryAttempt,
-                  receipt: DeliveryReceipt, late: bool) -> NoticeResult:
-        attempt.outcome, attempt.status_code = _ACCEPTED, receipt.status_code
-        attempt.reply, attempt.server_message_id = receipt.reply, receipt.server_message_id
+    def _accepted(self, notice: Notice, receipt: DeliveryReceipt) -> None:
         notice.status, notice.message_id = NoticeStatus.SENT, receipt.message_id
         notice.last_error = None
         self._set_sent(notice, receipt.accepted_at)
-        self._audit(session, notice, "notice.sent", attempt=attempt.number, late=late,
-                    status_code=receipt.status_code, message_id=receipt.message_id,
-                    server_message_id=receipt.server_message_id)
-        return NoticeResult.of(notice, Outcome.SENT, receipt.reply)
 
     def _set_sent(self, notice: Notice, at: datetime) -> None:
         notice.sent_at = at
@@ -330,15 +292,16 @@ class Outbox:
         notice.deadline_at = at + self.rules.deadline
 
     def _audit(self, session: Session, notice: Notice, action: str, *, actor: str | None = None,
-               **details: object) -> None:
+               details: Mapping[str, object] | None = None, **more: object) -> None:
         audit.append(session, self.clock, actor=actor or self.actor, action=action,
                      entity_type="notice", entity_id=notice.id, holder_id=notice.holder_id,
-                     details=details)
+                     details={**more, **(details or {})})
 
     # -- interrupted attempts, and a person's resend -------------------------------------------
 
     def recover(self, now: datetime) -> list[NoticeResult]:
-        """Mark every interrupted attempt in doubt: its notice becomes ``unconfirmed``."""
+        """Mark every interrupted attempt in doubt: its notice becomes ``unconfirmed``; a
+        reminder's notice keeps its status and gets no reminder by itself any more."""
         results = []
         for notice_id in self._interrupted(now):
             with self.ledger.write() as session:
@@ -350,10 +313,12 @@ class Outbox:
     def _interrupted(self, now: datetime) -> list[int]:
         with self.ledger.read() as session:
             rows = session.execute(select(Notice.id, Notice.claimed_by, Notice.lease_until)
-                                   .where(Notice.status == NoticeStatus.SENDING)
+                                   .where((Notice.status == NoticeStatus.SENDING)
+                                          | (Notice.status.not_in(_NOTICE_CLAIM_STATES)
+                                             & Notice.claimed_by.is_not(None)))
                                    .order_by(Notice.id)).all()
         return [notice_id for notice_id, claimed_by, lease_until in rows
-                if _interrupted(claimed_by, lease_until, now)]
+                if claim_interrupted(claimed_by, lease_until, now)]
 
     def _mark_in_doubt(self, session: Session, notice_id: int, now: datetime,
                        error: str | None = None) -> NoticeResult | None:
@@ -361,11 +326,14 @@ class Outbox:
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         notice = session.execute(query).scalar_one_or_none()
-        if notice is None or notice.status != NoticeStatus.SENDING:
-            return None  # finished meanwhile, or another dispatcher is recovering it
+        if notice is None:
+            return None  # another dispatcher is recovering it
+        reminder = notice.status not in _NOTICE_CLAIM_STATES and notice.claimed_by is not None
+        if notice.status != NoticeStatus.SENDING and not reminder:
+            return None  # finished meanwhile
         if error is not None and notice.claimed_by == self.worker:
             why = error
-        elif _interrupted(notice.claimed_by, notice.lease_until, now):
+        elif claim_interrupted(notice.claimed_by, notice.lease_until, now):
             why = (f"its process ({notice.claimed_by}) is gone"
                    if notice.lease_until is not None and notice.lease_until >= now
                    else "its lease ran out")
@@ -378,8 +346,14 @@ class Outbox:
             attempt.outcome, attempt.finished_at = _IN_DOUBT, now
         started = attempt.started_at if attempt is not None else now
         claimed_by = notice.claimed_by
-        notice.status, notice.claimed_by, notice.lease_until = (NoticeStatus.UNCONFIRMED,
-                                                                None, None)
+        # Neither is tried again by itself; next_attempt_at marks a notice's reminder as due.
+        notice.claimed_by = notice.lease_until = notice.next_attempt_at = None
+        if reminder:  # the notice went out before; only whether its reminder did is unknown
+            self._audit(session, notice, "notice.reminder-in-doubt", reason=why,
+                        attempt=attempt.number if attempt else None, claimed_by=claimed_by,
+                        started_at=started)
+            return NoticeResult.of(notice, Outcome.REMINDER_IN_DOUBT, why)
+        notice.status = NoticeStatus.UNCONFIRMED
         self._set_sent(notice, started)  # as if sent: the re-check finds out whether it was
         notice.last_error = f"delivery in doubt: {why}; not sent again unless a person resends it"
         self._audit(session, notice, "notice.delivery-in-doubt", reason=why,
@@ -399,6 +373,9 @@ class Outbox:
             if notice.status not in (NoticeStatus.UNCONFIRMED, NoticeStatus.FAILED):
                 raise ConflictError(f"notice {notice_id} is {notice.status}: only unconfirmed "
                                     "or failed notices can be resent")
+            if notice.claimed_by is not None:  # one attempt at a notice at a time
+                raise ConflictError(f"notice {notice_id}: its reminder is being sent; resend "
+                                    "it when `notices send` is done")
             previous, attempts = notice.status, notice.attempts
             notice.status, notice.attempts, notice.next_attempt_at = NoticeStatus.QUEUED, 0, None
             notice.sent_at = notice.recheck_at = notice.deadline_at = None
@@ -420,14 +397,7 @@ class Outbox:
             return due
 
     def _why_waiting(self, notice: Notice) -> str:
-        channel = _channel(notice)
-        if channel is None:
-            return "no e-mail address or form URL"
-        if channel not in self.senders:
-            return f"no {channel} sender configured" + (
-                " ([smtp] host is empty)" if channel == "email" else "")
-        return (f"recipient {notice.recipient_key} had a notice less than "
-                f"{self.rules.min_interval.total_seconds():g} s ago")
+        return why_waiting(notice, self.senders, self.rules.min_interval)
 
     def _preview(self, limit: int | None) -> DispatchReport:
         now = self.clock.now()
@@ -436,10 +406,15 @@ class Outbox:
             for notice_id in self._interrupted(now):
                 notice = session.get(Notice, notice_id)
                 assert notice is not None
-                report.results.append(NoticeResult.of(notice, Outcome.IN_DOUBT,
-                                                      "would be marked unconfirmed"))
+                sending = notice.status == NoticeStatus.SENDING  # else its reminder was
+                report.results.append(NoticeResult.of(
+                    notice, Outcome.IN_DOUBT if sending else Outcome.REMINDER_IN_DOUBT,
+                    "would be marked " + ("unconfirmed" if sending else "in doubt")))
             claimable = set(session.execute(
                 select(Notice.id).where(*self._claimable(now))).scalars())
+            reminders = [(n.recipient_key, NoticeResult.of(n, Outcome.WOULD_REMIND, "dry run"))
+                         for n in session.execute(select(Notice).where(*self._claimable(
+                             now, _REMINDER)).order_by(Notice.id)).scalars()]
         recipients: set[str] = set()  # one each per run: the interval starts with the first
         spaced = self.rules.min_interval > timedelta(0)
         for notice in self._due_queued():
@@ -451,30 +426,18 @@ class Outbox:
             else:
                 recipients.add(notice.recipient_key)
                 report.results.append(NoticeResult.of(notice, Outcome.WOULD_SEND, "dry run"))
+        for key, result in reminders:  # after the notices, as dispatch sends them; quiet if not
+            tried = report.count(Outcome.WOULD_SEND) + report.count(Outcome.WOULD_REMIND)
+            if not (spaced and key in recipients) and (limit is None or tried < limit):
+                recipients.add(key)
+                report.results.append(result)
         return report
 
 
-def _channel(notice: Notice) -> str | None:
-    """"email" when the notice has an address, else "http" when it has a form; None: neither."""
-    if notice.recipient_email is not None:
-        return "email"
-    return "http" if notice.recipient_form_url is not None else None
+def _action(kind: str, what: str) -> str:
+    """The audit action of a step of a notice's delivery, or of its reminder's."""
+    return f"notice.reminder-{what}" if kind == _REMINDER else f"notice.{what}"
 
 
-def _interrupted(claimed_by: str | None, lease_until: datetime | None, now: datetime) -> bool:
-    return lease_until is None or lease_until < now or _claimant_gone(claimed_by)
-
-
-def _claimant_gone(claimed_by: str | None) -> bool:
-    """True when ``claimed_by`` names a process of this host that no longer runs. A pid reused
-    since reads as alive: the lease then decides, which errs only on the late side."""
-    host, _, pid = (claimed_by or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+def _outcome(kind: str, outcome: str) -> str:
+    return Outcome.of_reminder(outcome) if kind == _REMINDER else outcome

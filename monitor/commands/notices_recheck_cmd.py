@@ -42,17 +42,19 @@ def recheck(
             err_console.print(f"re-checking {urls} URL(s) on {len(targets)} site(s) ...")
             run_crawls(built.settings, built.ledger, built.clock, targets, actor=built.actor,
                        rechecks=due)
-        rules = FollowUpRules(recheck_after=timedelta(
-            days=built.settings.takedown.recheck_after_days))
+        rules = FollowUpRules(
+            recheck_after=timedelta(days=built.settings.takedown.recheck_after_days),
+            send_reminder=built.settings.takedown.send_reminder)
         with built.ledger.write() as session:
             report = apply_rechecks(session, built.clock, rules, checked_since=started,
                                     actor=built.actor, holder_id=holder_id)
     if as_json:
         emit_json({"urls": urls, "notices": report.checked, "outcomes": report.outcomes,
-                   "pending": report.still_pending,
+                   "pending": report.still_pending, "reminders_due": report.reminders_due,
                    "inconclusive_urls": report.inconclusive_urls})
         return
     outcomes = ", ".join(f"{n} {status}" for status, n in sorted(report.outcomes.items()))
     typer.echo(f"{report.checked} notice(s) re-checked ({urls} URL(s)): "
                f"{outcomes or 'no final outcome'}; {report.still_pending} to look at again; "
-               f"{report.inconclusive_urls} URL(s) gave no conclusive answer.")
+               f"{report.inconclusive_urls} URL(s) gave no conclusive answer; "
+               f"{report.reminders_due} reminder(s) for `notices send` to send.")

@@ -16,6 +16,7 @@ from ledger.errors import ConflictError, NotFoundError
 from ledger.models import (
     AuditEntry,
     Capture,
+    DeliveryAttempt,
     DetectionStatus,
     ItemStatus,
     Notice,
@@ -25,7 +26,13 @@ from ledger.models import (
 )
 from takedown import export
 from takedown.counter import record_counter_notice, renotice_barred
-from takedown.followup import FollowUpRules, apply_rechecks, due_rechecks, url_key
+from takedown.followup import (
+    FollowUpReport,
+    FollowUpRules,
+    apply_rechecks,
+    due_rechecks,
+    url_key,
+)
 from tests.takedown.ledger_history import LedgerHistory
 
 RULES = FollowUpRules(recheck_after=timedelta(days=2))
@@ -68,7 +75,7 @@ def _check(ledger: Ledger, clock: FixedClock, url: str, status: int | None,
                              sha256=sha256, error=None if status else "ConnectionRefused"))
 
 
-def _apply(ledger: Ledger, clock: FixedClock, since: object) -> object:
+def _apply(ledger: Ledger, clock: FixedClock, since: datetime) -> FollowUpReport:
     with ledger.write() as session:
         return apply_rechecks(session, clock, RULES, checked_since=since, actor="test")
 
@@ -107,7 +114,7 @@ def test_all_gone_is_removed_with_the_checks_in_the_audit_log(ledger: Ledger,
     _check(ledger, clock, A, 404)
     _check(ledger, clock, B, 200, "f" * 64)  # other bytes there now
     report = _apply(ledger, clock, since)
-    assert report.outcomes == {NoticeStatus.REMOVED: 1}  # type: ignore[attr-defined]
+    assert report.outcomes == {NoticeStatus.REMOVED: 1}
     notice = _notice(ledger, notice_id)
     assert notice.status == NoticeStatus.REMOVED and notice.recheck_at is None
     assert notice.item_statuses == [ItemStatus.REMOVED, ItemStatus.REMOVED]
@@ -126,7 +133,7 @@ def test_still_up_before_the_deadline_is_looked_at_again_then_ignored(
     since = clock.now()
     _check(ledger, clock, A, 200, hashes[A])
     report = _apply(ledger, clock, since)
-    assert report.still_pending == 1  # type: ignore[attr-defined]
+    assert report.still_pending == 1
     notice = _notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT
     assert notice.recheck_at == clock.now() + timedelta(days=2)
@@ -156,7 +163,7 @@ def test_no_answer_proves_nothing_even_past_the_deadline(ledger: Ledger,
     since = clock.now()
     _check(ledger, clock, A, None)  # connection refused
     report = _apply(ledger, clock, since)
-    assert report.inconclusive_urls == 1  # type: ignore[attr-defined]
+    assert report.inconclusive_urls == 1
     notice = _notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT and notice.item_statuses == [ItemStatus.LISTED]
     # a check older than this re-check's start is not used either
@@ -221,3 +228,46 @@ def test_lumen_export_carries_entities_by_role_and_works_with_urls(
         holder_id = session.get(Notice, notice_id).holder_id  # type: ignore[union-attr]
         assert export.lumen_records(session, holder_id=holder_id + 1) == []
         assert export.url_list(export.url_rows(session)) == f"{A}\n{B}\n"
+
+
+def _next_attempt_at(ledger: Ledger, notice_id: int) -> datetime | None:
+    with ledger.read() as session:
+        notice = session.get(Notice, notice_id)
+        assert notice is not None
+        return notice.next_attempt_at
+
+
+def test_still_up_before_the_deadline_marks_one_reminder_due_when_asked(
+        ledger: Ledger, clock: FixedClock) -> None:
+    notice_id, hashes = _sent_notice(ledger, clock, [A])
+    reminding = FollowUpRules(recheck_after=timedelta(days=2), send_reminder=True)
+    assert not RULES.send_reminder  # off unless the caller passes [takedown] send_reminder
+    since = clock.now()
+    _check(ledger, clock, A, 200, hashes[A])
+    with ledger.write() as session:
+        report = apply_rechecks(session, clock, reminding, checked_since=since, actor="test")
+    assert report.reminders_due == 1 and _next_attempt_at(ledger, notice_id) == clock.now()
+    with ledger.read() as session:
+        entry = session.execute(select(AuditEntry).where(
+            AuditEntry.action == "notice.rechecked")).scalar_one()
+        assert json.loads(entry.details)["reminder_due"] is True
+
+    with ledger.write() as session:  # the outbox tried it once: whatever came of it, no more
+        session.add(DeliveryAttempt(notice_id=notice_id, number=2, kind="reminder",
+                                    channel="email", recipient="abuse@host.example",
+                                    started_at=clock.now(), outcome="permanent"))
+        session.get(Notice, notice_id).next_attempt_at = None  # type: ignore[union-attr]
+    clock.advance(timedelta(days=2))
+    since = clock.now()
+    _check(ledger, clock, A, 200, hashes[A])
+    with ledger.write() as session:
+        report = apply_rechecks(session, clock, reminding, checked_since=since, actor="test")
+    assert report.reminders_due == 0 and _next_attempt_at(ledger, notice_id) is None
+
+
+def test_reminders_off_mark_nothing(ledger: Ledger, clock: FixedClock) -> None:
+    notice_id, hashes = _sent_notice(ledger, clock, [A])
+    since = clock.now()
+    _check(ledger, clock, A, 200, hashes[A])
+    assert _apply(ledger, clock, since).reminders_due == 0
+    assert _next_attempt_at(ledger, notice_id) is None
