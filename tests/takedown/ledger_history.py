@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from ledger.clock import Clock
+from ledger.db import Ledger
 from ledger.models import (
     Capture,
     Crawl,
@@ -27,6 +28,7 @@ from ledger.models import (
     DetectionStatus,
     IdentifyStatus,
     Licence,
+    Notice,
     Recording,
     RightsHolder,
     SiteContact,
@@ -125,6 +127,15 @@ class LedgerHistory:
             holder_id=holder.id, licensee=licensee, host=host,
             recording_id=recording.id if recording else None, territories=list(territories),
             valid_from=valid_from, valid_until=valid_until, created_at=self.clock.now()))
+
+
+def detached_notice(ledger: Ledger, notice_id: int) -> Notice:
+    """The notice as it stands now, detached from its session (its columns stay readable)."""
+    with ledger.read() as session:
+        notice = session.get(Notice, notice_id)
+        assert notice is not None
+        session.expunge(notice)
+        return notice
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from takedown.http_sender import HttpFormSender
 from takedown.outbox import DeliveryRules, Outbox, Outcome
 from takedown.senders import DeliveryReceipt, OutgoingNotice, Sender
 from takedown.smtp_sender import NOTICE_HEADER, SmtpSender
+from tests.takedown.ledger_history import detached_notice
 from tests.takedown.servers import HttpTestServer, Reply, SmtpTestServer
 
 RULES = DeliveryRules(max_attempts=3, retry_base=timedelta(seconds=60),
@@ -92,14 +93,6 @@ def _outbox(ledger: Ledger, clock: FixedClock, senders: dict[str, Sender],
     return Outbox(ledger, clock, senders, rules, actor="test", worker=worker)
 
 
-def _notice(ledger: Ledger, notice_id: int) -> Notice:
-    with ledger.read() as session:
-        notice = session.get(Notice, notice_id)
-        assert notice is not None
-        session.expunge(notice)
-        return notice
-
-
 def _attempts(ledger: Ledger, notice_id: int) -> list[DeliveryAttempt]:
     with ledger.read() as session:
         attempts = list(session.execute(select(DeliveryAttempt).where(
@@ -130,7 +123,7 @@ def test_notice_sent_once_with_its_attempt_and_audit_entries(
     assert got.message[NOTICE_HEADER] == "cg-n1"
     assert got.message["From"] == "desk@rights.example"
     assert got.message["Reply-To"] == "legal@bluehour.example"
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT and notice.attempts == 1
     assert notice.sent_at == clock.now() and notice.message_id == "<cg-n1@rights.example>"
     assert notice.recheck_at == clock.now() + timedelta(days=2)
@@ -152,7 +145,7 @@ def test_temporary_refusal_is_retried_after_the_backoff(
     relay.fail_next(1, "451 4.3.0 Try again later")
 
     assert outbox.dispatch().count(Outcome.RETRYING) == 1
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.QUEUED
     assert notice.next_attempt_at == clock.now() + timedelta(seconds=60)
     assert "451" in (notice.last_error or "")
@@ -164,7 +157,7 @@ def test_temporary_refusal_is_retried_after_the_backoff(
     assert len(relay.received) == 1
     assert [a.outcome for a in _attempts(ledger, notice_id)] == ["temporary", "accepted"]
     assert [a.status_code for a in _attempts(ledger, notice_id)] == [451, 250]
-    assert _notice(ledger, notice_id).status == NoticeStatus.SENT
+    assert detached_notice(ledger, notice_id).status == NoticeStatus.SENT
     assert _actions(ledger)[1:] == ["notice.sending", "notice.retry", "notice.sending",
                                     "notice.sent"]
 
@@ -179,7 +172,7 @@ def test_permanent_refusal_fails_and_is_not_retried(
     clock.advance(timedelta(days=1))
     assert outbox.dispatch().results == []
 
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.FAILED and notice.attempts == 1
     assert "550" in (notice.last_error or "")
     assert [a.outcome for a in _attempts(ledger, notice_id)] == ["permanent"]
@@ -196,7 +189,7 @@ def test_backoff_doubles_and_out_of_attempts_fails(ledger: Ledger, clock: FixedC
     delays = []
     for _ in range(2):
         assert outbox.dispatch().count(Outcome.RETRYING) == 1
-        due = _notice(ledger, notice_id).next_attempt_at
+        due = detached_notice(ledger, notice_id).next_attempt_at
         assert due is not None
         delays.append(due - clock.now())
         clock.advance(due - clock.now())
@@ -204,7 +197,7 @@ def test_backoff_doubles_and_out_of_attempts_fails(ledger: Ledger, clock: FixedC
 
     assert delays == [timedelta(seconds=60), timedelta(seconds=120)]
     assert last.count(Outcome.FAILED) == 1
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.FAILED and notice.attempts == 3
     assert (notice.last_error or "").startswith("gave up after 3 attempts: ")
     assert "421" in (notice.last_error or "")
@@ -223,7 +216,8 @@ def test_retry_after_hint_is_honoured_and_the_key_stays_the_same(
     web.reply("/report", Reply(503, b"busy", "text/plain", (("Retry-After", "600"),)))
 
     assert outbox.dispatch().count(Outcome.RETRYING) == 1
-    assert _notice(ledger, notice_id).next_attempt_at == clock.now() + timedelta(seconds=600)
+    assert detached_notice(ledger, notice_id).next_attempt_at == \
+        clock.now() + timedelta(seconds=600)
     web.reply("/report", Reply(200, b'{"id": "T-77"}'))
     clock.advance(timedelta(seconds=300))  # past our own 60 s backoff, not the server's hint
     assert outbox.dispatch().results == []
@@ -250,7 +244,7 @@ def test_second_notice_to_a_recipient_waits_for_the_interval_without_blocking_ot
         (first, Outcome.SENT), (second, Outcome.WAITING), (other, Outcome.SENT)}
     (waiting,) = [r for r in report.results if r.outcome == Outcome.WAITING]
     assert "less than 10 s ago" in waiting.detail
-    assert _notice(ledger, second).status == NoticeStatus.QUEUED
+    assert detached_notice(ledger, second).status == NoticeStatus.QUEUED
     clock.advance(timedelta(seconds=10))
     assert [(r.notice_id, r.outcome) for r in outbox.dispatch().results] == [
         (second, Outcome.SENT)]
@@ -271,7 +265,7 @@ def test_notice_without_a_configured_channel_waits(
     assert report.summary()["sent"] == 1 and report.summary()["waiting"] == 1
     (waiting,) = [r for r in report.results if r.outcome == Outcome.WAITING]
     assert waiting.notice_id == by_mail and "no email sender" in waiting.detail
-    notice = _notice(ledger, by_mail)
+    notice = detached_notice(ledger, by_mail)
     assert notice.status == NoticeStatus.QUEUED and notice.attempts == 0
     assert _attempts(ledger, by_mail) == []
 
@@ -335,7 +329,7 @@ def test_interrupted_attempt_becomes_unconfirmed_and_is_not_sent_again(
     assert [(r.notice_id, r.outcome) for r in later.results] == [(alive, Outcome.IN_DOUBT)]
     assert relay.received == []
     for notice_id in (expired, dead, alive):
-        notice = _notice(ledger, notice_id)
+        notice = detached_notice(ledger, notice_id)
         assert notice.status == NoticeStatus.UNCONFIRMED and notice.claimed_by is None
         assert notice.sent_at == started and notice.recheck_at == started + timedelta(days=2)
         assert notice.deadline_at == started + timedelta(days=14)
@@ -356,7 +350,7 @@ def test_resend_is_a_persons_decision_and_keeps_the_reference(
         outbox.resend(notice_id, actor="cli:anna", reason=" ")
 
     outbox.resend(notice_id, actor="cli:anna", reason="host says it never arrived")
-    assert _notice(ledger, notice_id).status == NoticeStatus.QUEUED
+    assert detached_notice(ledger, notice_id).status == NoticeStatus.QUEUED
     clock.advance(timedelta(seconds=10))
     assert outbox.dispatch().count(Outcome.SENT) == 1
 
@@ -385,7 +379,7 @@ def test_unexpected_error_while_sending_leaves_the_notice_in_doubt(
     with pytest.raises(RuntimeError):
         outbox.dispatch()
 
-    assert _notice(ledger, notice_id).status == NoticeStatus.UNCONFIRMED
+    assert detached_notice(ledger, notice_id).status == NoticeStatus.UNCONFIRMED
     assert [a.outcome for a in _attempts(ledger, notice_id)] == ["in-doubt"]
     assert outbox.dispatch().results == []
 

@@ -33,7 +33,7 @@ from takedown.followup import FollowUpReport, FollowUpRules, apply_rechecks, url
 from takedown.outbox import DeliveryRules, DispatchReport, Outbox, Outcome
 from takedown.senders import DeliveryReceipt, OutgoingNotice, Sender
 from takedown.smtp_sender import NOTICE_HEADER, SmtpSender
-from tests.takedown.ledger_history import LedgerHistory
+from tests.takedown.ledger_history import LedgerHistory, detached_notice
 from tests.takedown.servers import SmtpTestServer
 
 RULES = DeliveryRules(max_attempts=3, retry_base=timedelta(seconds=60),
@@ -111,14 +111,6 @@ def _sent_and_found_still_up(ledger: Ledger, clock: FixedClock, relay: SmtpTestS
     return notice_id
 
 
-def _notice(ledger: Ledger, notice_id: int) -> Notice:
-    with ledger.read() as session:
-        notice = session.get(Notice, notice_id)
-        assert notice is not None
-        session.expunge(notice)
-        return notice
-
-
 def _attempts(ledger: Ledger, notice_id: int) -> list[tuple[str, str | None]]:
     with ledger.read() as session:
         return [(a.kind, a.outcome) for a in session.execute(select(DeliveryAttempt).where(
@@ -138,7 +130,7 @@ def _outcomes(report: DispatchReport) -> list[tuple[int, str]]:
 def test_still_up_notice_gets_exactly_one_reminder_with_its_own_message_id(
         ledger: Ledger, clock: FixedClock, relay: SmtpTestServer) -> None:
     notice_id = _sent_and_found_still_up(ledger, clock, relay, [A, B])
-    sent_at = _notice(ledger, notice_id).sent_at
+    sent_at = detached_notice(ledger, notice_id).sent_at
     outbox = _outbox(ledger, clock, relay)
 
     preview = outbox.dispatch(dry_run=True)
@@ -159,7 +151,7 @@ def test_still_up_notice_gets_exactly_one_reminder_with_its_own_message_id(
     assert "This is a reminder of our notice cg-dmca-1" in text
     assert A in text and B not in text  # only what is still up
     assert text.rstrip().endswith("Please remove the recording.")  # then the notice itself
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT and notice.reminder_sent_at == clock.now()
     assert notice.message_id == "<cg-dmca-1@rights.example>" and notice.sent_at == sent_at
     assert notice.next_attempt_at is None and notice.claimed_by is None
@@ -203,7 +195,7 @@ def test_no_reminder_for_removed_late_or_switched_off(
 
     assert report.reminders_due == 0
     assert outbox.dispatch().results == [] and len(relay.received) == 1
-    assert _notice(ledger, notice_id).next_attempt_at is None
+    assert detached_notice(ledger, notice_id).next_attempt_at is None
     assert _attempts(ledger, notice_id) == [("notice", "accepted")]
 
 
@@ -235,7 +227,7 @@ def test_interrupted_reminder_is_never_sent_again(ledger: Ledger, clock: FixedCl
 
     assert _outcomes(report) == [(notice_id, Outcome.REMINDER_IN_DOUBT)]
     assert report.summary()["reminder-in-doubt"] == 1 and report.summary()["in-doubt"] == 0
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT  # the notice itself was delivered
     assert notice.reminder_sent_at is None and notice.next_attempt_at is None
     assert notice.claimed_by is None and notice.lease_until is None
@@ -259,7 +251,7 @@ def test_unexpected_error_while_reminding_leaves_the_reminder_in_doubt(
         _outbox(ledger, clock, relay, _BrokenSender()).dispatch()
 
     assert _attempts(ledger, notice_id) == [("notice", "accepted"), ("reminder", "in-doubt")]
-    assert _notice(ledger, notice_id).status == NoticeStatus.SENT
+    assert detached_notice(ledger, notice_id).status == NoticeStatus.SENT
     assert _outbox(ledger, clock, relay).dispatch().results == [] and len(relay.received) == 1
 
 
@@ -270,7 +262,7 @@ def test_temporary_refusal_of_a_reminder_is_retried_after_the_backoff(
     relay.fail_next(1, "451 4.3.0 Try again later")
 
     assert _outcomes(outbox.dispatch()) == [(notice_id, Outcome.REMINDER_RETRYING)]
-    assert _notice(ledger, notice_id).next_attempt_at == clock.now() + timedelta(seconds=60)
+    assert detached_notice(ledger, notice_id).next_attempt_at == clock.now() + timedelta(seconds=60)
     clock.advance(timedelta(seconds=59))
     assert outbox.dispatch().results == []
     clock.advance(timedelta(seconds=1))
@@ -293,7 +285,7 @@ def test_permanent_refusal_of_a_reminder_is_not_retried(
     clock.advance(timedelta(days=2))
     assert _recheck(ledger, clock, {A: 200}).reminders_due == 0
     assert outbox.dispatch().results == [] and len(relay.received) == 1
-    notice = _notice(ledger, notice_id)
+    notice = detached_notice(ledger, notice_id)
     assert notice.status == NoticeStatus.SENT and notice.last_error is None
 
 
