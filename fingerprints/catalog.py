@@ -187,6 +187,7 @@ def register(session: Session, clock: Clock, store: CatalogStore, *, holder_id: 
         holder_id=holder_id, title=metadata.title or prepared.path.stem, artist=metadata.artist,
         isrc=metadata.isrc, registration_number=metadata.registration_number,
         registration_date=metadata.registration_date, publication_date=metadata.publication_date,
+        registration_status=metadata.registration_status, chain_of_title=metadata.chain_of_title,
         territories=list(metadata.territories) or ["WORLD"], duration=prepared.duration,
         source_name=prepared.path.name, source_sha256=prepared.sha256,
         reference_audio=store.references.put(prepared.sha256, prepared.audio),

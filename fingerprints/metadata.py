@@ -3,7 +3,9 @@
 CSV columns (header row required; all but ``file`` optional): ``file`` (the file's name, or its
 path as given on the command line), ``title``, ``artist``, ``isrc``, ``registration_number``,
 ``registration_date`` and ``publication_date`` (YYYY-MM-DD), ``territories`` (ISO 3166-1 alpha-2
-codes separated by spaces, commas or semicolons, or WORLD).
+codes separated by spaces, commas or semicolons, or WORLD), ``registration_status``
+(``registered`` or ``pending``: an application filed, not yet registered; empty: registered
+when a number and date are given) and ``chain_of_title`` (free text: authors, assignments).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from fingerprints.errors import FingerprintError
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 _TERRITORY = re.compile(r"^([A-Z]{2}|WORLD)$")
 COLUMNS = ("file", "title", "artist", "isrc", "registration_number", "registration_date",
-           "publication_date", "territories")
+           "publication_date", "territories", "registration_status", "chain_of_title")
+REGISTRATION_STATUSES = ("registered", "pending")
 
 
 class MetadataError(FingerprintError):
@@ -37,6 +40,8 @@ class RecordingMetadata:
     registration_date: date | None = None
     publication_date: date | None = None
     territories: tuple[str, ...] = field(default_factory=tuple)
+    registration_status: str | None = None
+    chain_of_title: str | None = None
 
     def overridden_by(self, other: RecordingMetadata) -> RecordingMetadata:
         """These values, with every value ``other`` sets taking precedence."""
@@ -96,6 +101,14 @@ def _date(raw: str, where: str) -> date | None:
         raise MetadataError(f"{where}: not a date (YYYY-MM-DD): {raw!r}") from None
 
 
+def _registration_status(raw: str) -> str | None:
+    status = raw.lower() or None
+    if status is not None and status not in REGISTRATION_STATUSES:
+        raise MetadataError(f"registration_status must be one of "
+                            f"{', '.join(REGISTRATION_STATUSES)} or empty, not {raw!r}")
+    return status
+
+
 def load_metadata_csv(path: Path) -> dict[str, RecordingMetadata]:
     """Rows keyed by their ``file`` column; every bad value is reported with its row and column."""
     try:
@@ -128,6 +141,8 @@ def load_metadata_csv(path: Path) -> dict[str, RecordingMetadata]:
                 registration_date=_date(cell("registration_date"), f"{where}, registration_date"),
                 publication_date=_date(cell("publication_date"), f"{where}, publication_date"),
                 territories=parse_territories(cell("territories")),
+                registration_status=_registration_status(cell("registration_status")),
+                chain_of_title=cell("chain_of_title") or None,
             )
         except MetadataError as exc:
             message = str(exc)

@@ -91,6 +91,11 @@ class Recording(Base):
     duration: Mapped[float] = mapped_column(Float)
     source_name: Mapped[str] = mapped_column(String(1000))
     source_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # "registered", "pending" (application filed: 17 U.S.C. 411(a) bars suit in court, the
+    # Copyright Claims Board takes it), or None: registered when number and date are known.
+    registration_status: Mapped[str | None] = mapped_column(String(16))
+    # How the holder came to own it (authors, assignments, agreements), for the dossier.
+    chain_of_title: Mapped[str | None] = mapped_column(Text)
     # The decoded reference audio in the reference store (fingerprints.reference), if kept.
     reference_audio: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=RecordingStatus.ACTIVE, index=True)
@@ -570,3 +575,121 @@ class CounterNotice(Base):
     putback_earliest: Mapped[date | None] = mapped_column(Date)
     putback_latest: Mapped[date | None] = mapped_column(Date)
     rule: Mapped[str] = mapped_column(String(32))  # "dmca-512g", "prc-art16-17", "dsa-art20"
+
+
+# --- The litigation stage: cases, their sites, notes, reminders and dossiers ------------------
+
+
+class CaseStatus:
+    CANDIDATE = "candidate"  # opened by the queue, nobody has looked yet
+    REVIEW = "under-review"  # assigned to a person
+    APPROVED = "approved"  # counsel may file
+    FILED = "filed"
+    DECLINED = "declined"  # reason recorded
+    MERGED = "merged"  # its sites turned out to be one operator's: see ``merged_into_id``
+
+    OPEN = frozenset({CANDIDATE, REVIEW, APPROVED})
+    # Which state survives when two cases merge: the one furthest along.
+    PRECEDENCE = (FILED, APPROVED, REVIEW, CANDIDATE, DECLINED)
+
+
+class CaseTrack:
+    COURT = "court"  # a registered work: suit in federal court
+    CCB = "ccb"  # only pending applications: the Copyright Claims Board
+    BARRED = "barred"  # a gate failed for every work; ``gates`` says which
+
+
+class Case(Base):
+    """One infringer (a site, or sites linked as one operator's) as one holder's lawsuit
+    candidate. Its detections are the holder's detections on its hosts (``case_hosts``); the
+    score, gates and damages are what the last scoring found, with every factor explained."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))  # the infringer's main host
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    track: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float, index=True)
+    # [{"factor", "label", "value", "weight", "contribution", "detail"}, ...]
+    breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # [{"gate", "passed", "detail", "works": [...]}, ...]
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"low", "high", "willful_high", "currency", "basis", "assumptions": [...]}
+    damages: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    works: Mapped[int] = mapped_column(Integer, default=0)
+    detections: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The earliest day a work's claim runs out (three years from discovery, 17 U.S.C. 507(b)).
+    limitation_deadline: Mapped[date | None] = mapped_column(Date, index=True)
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    hosts: Mapped[list[CaseHost]] = relationship(back_populates="case",
+                                                 order_by="CaseHost.host")
+
+
+class CaseHost(Base):
+    """A host that belongs to a case, and why it was linked to the others."""
+
+    __tablename__ = "case_hosts"
+    __table_args__ = (UniqueConstraint("holder_id", "host"),)  # a host is in one case a holder
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"))
+    host: Mapped[str] = mapped_column(String(255))
+    # [{"reason": "same-ip"|"same-contact"|"shared-page", "with": host, "evidence": "..."}]
+    links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    case: Mapped[Case] = relationship(back_populates="hosts")
+
+
+class CaseNote(Base):
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CaseReminder(Base):
+    """A limitation-deadline reminder, written once per case, deadline and lead time."""
+
+    __tablename__ = "case_reminders"
+    __table_args__ = (UniqueConstraint("case_id", "deadline", "days_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    deadline: Mapped[date] = mapped_column(Date)
+    days_before: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set once the reminder went out to the holder (e-mail); None: only in the queue.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Dossier(Base):
+    """One export of a case for counsel: where it went and the hash of its manifest."""
+
+    __tablename__ = "dossiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    timestamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the TSA's genTime

@@ -3,7 +3,9 @@
 # Usage: scripts/system-deps.sh run|test
 set -euo pipefail
 mode=${1:-run}
-packages=(ffmpeg libchromaprint1 libchromaprint-tools)
+# pango and fonts for the dossier PDF (a CJK font for PRC notices), openssl for RFC 3161 tokens
+packages=(ffmpeg libchromaprint1 libchromaprint-tools libpango-1.0-0 libpangoft2-1.0-0
+          fonts-dejavu-core fonts-wqy-microhei openssl)
 if [ "$mode" = test ]; then
   packages+=(espeak-ng sox)
 fi

@@ -38,7 +38,8 @@ def import_(
     holder: Annotated[str, typer.Option(help="The rights-holder who owns these recordings.")],
     metadata: Annotated[Path | None, typer.Option(
         help="CSV with per-file metadata (file,title,artist,isrc,registration_number,"
-             "registration_date,publication_date,territories); it overrides the files' tags.",
+             "registration_date,publication_date,territories,registration_status,"
+             "chain_of_title); it overrides the files' tags.",
         exists=True, dir_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file.")] = False,
 ) -> None:

@@ -1,0 +1,18 @@
+"""Exceptions raised by the litigation package.
+
+Exception tree::
+
+    LitigationError         base of everything this package raises on purpose
+    └── TimestampError      no trustworthy RFC 3161 time-stamp: the TSA failed or refused, or a
+                            token does not match its dossier or does not verify
+"""
+
+from __future__ import annotations
+
+
+class LitigationError(Exception):
+    """Base class of all errors raised by :mod:`litigation`."""
+
+
+class TimestampError(LitigationError):
+    """A time-stamp could not be obtained, read or verified; the message says which and why."""

@@ -1,0 +1,314 @@
+"""What the ledger knows of one infringer for one rights-holder, gathered for scoring and for
+the dossier: its works with their registrations, each detection, the notices and their outcomes,
+counter-notices and copies put up again after a removal.
+
+Read-only and scoped: every query is filtered by the holder, so nothing of another holder's
+catalog, detections or notices can reach a case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ledger.models import (
+    AuditEntry,
+    Capture,
+    CounterNotice,
+    Detection,
+    DetectionStatus,
+    ItemStatus,
+    Notice,
+    NoticeItem,
+    NoticeStatus,
+    OwnershipConflict,
+    Recording,
+    SiteContact,
+)
+from litigation.linking import Sighting, site_host
+
+REGISTERED = "registered"
+PENDING = "pending"
+UNREGISTERED = "unregistered"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An open ownership conflict: the same audio registered by another rights-holder."""
+
+    territories: tuple[str, ...]  # what the other holder claims
+    detail: str
+
+
+@dataclass(frozen=True)
+class WorkFacts:
+    recording_id: int
+    title: str
+    artist: str | None
+    isrc: str | None
+    registration_number: str | None
+    registration_date: date | None  # for a pending application: the day it was filed
+    registration: str  # REGISTERED, PENDING or UNREGISTERED
+    publication_date: date | None
+    territories: tuple[str, ...]
+    chain_of_title: str | None
+    conflicts: tuple[Conflict, ...]
+    first_seen: datetime  # the earliest capture: the infringement began no later
+    discovered: datetime  # the first detection
+    last_seen: datetime
+    detections: int
+
+
+@dataclass(frozen=True)
+class DetectionFacts:
+    detection_id: int
+    capture_id: int
+    recording_id: int
+    url: str
+    page_url: str | None
+    host: str
+    fetched_at: datetime
+    detected_at: datetime
+    confidence: float
+    query_start: float
+    query_end: float
+    ref_start: float
+    speed: float
+    pitch_semitones: float
+    sha256: str
+    warc_record_id: str | None
+    has_warc: bool
+    reverified: bool  # served again, unchanged, to a later look
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    detection_id: int
+    recording_id: int
+    url: str
+    status: str
+    checked_at: datetime | None
+    check_http_status: int | None
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    notice_id: int
+    reference: str
+    status: str
+    jurisdiction: str
+    recipient: str
+    created_at: datetime
+    sent_at: datetime | None
+    deadline_at: datetime | None
+    outcome_at: datetime | None
+    items: tuple[ItemFacts, ...]
+
+    @property
+    def kept_up(self) -> tuple[ItemFacts, ...]:
+        """URLs still serving the same content when the notice's deadline had passed."""
+        if self.status not in (NoticeStatus.IGNORED, NoticeStatus.PARTIALLY_REMOVED):
+            return ()
+        return tuple(i for i in self.items if i.status == ItemStatus.STILL_UP)
+
+    @property
+    def removed(self) -> tuple[ItemFacts, ...]:
+        return tuple(i for i in self.items if i.status == ItemStatus.REMOVED)
+
+
+@dataclass(frozen=True)
+class CounterFacts:
+    notice_id: int
+    received_at: datetime
+    sender: str | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class Reupload:
+    """A copy of a work found after an earlier copy of it on the same infringer was removed."""
+
+    detection_id: int
+    recording_id: int
+    url: str
+    fetched_at: datetime
+    removed_url: str
+    removed_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    holder_id: int
+    hosts: tuple[str, ...]
+    works: tuple[WorkFacts, ...]
+    detections: tuple[DetectionFacts, ...]
+    notices: tuple[NoticeFacts, ...]
+    counters: tuple[CounterFacts, ...]
+    reuploads: tuple[Reupload, ...]
+
+
+def holder_sightings(session: Session, holder_id: int) -> list[Sighting]:
+    """Every detection of the holder that counts as evidence of infringement: confirmed ones
+    (new, noticed) and those a counter-notice kept from a new notice; not those under review,
+    rejected by a person, or licensed."""
+    barred = select(AuditEntry.entity_id).where(
+        AuditEntry.action == "detection.barred", AuditEntry.holder_id == holder_id)
+    rows = session.execute(
+        select(Detection.id, Detection.status, Capture.url, Capture.page_url, Capture.ip_address)
+        .join(Capture, Capture.id == Detection.capture_id)
+        .where(Detection.holder_id == holder_id)
+        .order_by(Detection.id)).all()
+    barred_ids = {int(value) for (value,) in session.execute(barred) if value is not None}
+    sightings = []
+    for detection_id, status, url, page_url, ip in rows:
+        counts = status in (DetectionStatus.NEW, DetectionStatus.NOTICED) or (
+            status == DetectionStatus.REJECTED and detection_id in barred_ids)
+        media = site_host(url)
+        if not counts or media is None:
+            continue
+        sightings.append(Sighting(detection_id=detection_id, page_host=site_host(page_url) or media,
+                                  media_host=media, ip_address=ip, page_url=page_url))
+    return sightings
+
+
+def site_contacts(session: Session) -> list[tuple[str, str]]:
+    """(host, e-mail) of the notice addresses sites publish (facts about sites, not holders)."""
+    rows = session.execute(select(SiteContact.host, SiteContact.email)).all()
+    return [(site_host(f"//{host}") or host, email) for host, email in rows]
+
+
+def gather(session: Session, holder_id: int, hosts: Sequence[str],
+           detection_ids: Sequence[int]) -> CaseFacts:
+    detections = _detections(session, holder_id, detection_ids)
+    notices = _notices(session, holder_id, [d.detection_id for d in detections])
+    counters = tuple(
+        CounterFacts(c.notice_id, c.received_at, c.sender, c.rule)
+        for c in session.execute(select(CounterNotice).where(
+            CounterNotice.holder_id == holder_id,
+            CounterNotice.notice_id.in_([n.notice_id for n in notices]))
+            .order_by(CounterNotice.received_at)).scalars())
+    return CaseFacts(holder_id=holder_id, hosts=tuple(hosts),
+                     works=_works(session, holder_id, detections), detections=detections,
+                     notices=notices, counters=counters,
+                     reuploads=_reuploads(detections, notices))
+
+
+def _detections(session: Session, holder_id: int,
+                detection_ids: Sequence[int]) -> tuple[DetectionFacts, ...]:
+    rows = session.execute(
+        select(Detection, Capture).join(Capture, Capture.id == Detection.capture_id)
+        .where(Detection.holder_id == holder_id, Detection.id.in_(list(detection_ids)))
+        .order_by(Capture.fetched_at, Detection.id)).all()
+    confirmed = {detection_id for (detection_id,) in session.execute(
+        select(NoticeItem.detection_id).where(
+            NoticeItem.detection_id.in_(list(detection_ids)),
+            NoticeItem.status == ItemStatus.STILL_UP))}
+    result = []
+    for detection, capture in rows:
+        seen_again = session.execute(select(Capture.id).where(
+            Capture.url == capture.url, Capture.sha256 == capture.sha256,
+            Capture.fetched_at > capture.fetched_at).limit(1)).first() is not None
+        result.append(DetectionFacts(
+            detection_id=detection.id, capture_id=capture.id, recording_id=detection.recording_id,
+            url=capture.url, page_url=capture.page_url,
+            host=site_host(capture.page_url) or site_host(capture.url) or "",
+            fetched_at=capture.fetched_at, detected_at=detection.detected_at,
+            confidence=detection.confidence, query_start=detection.query_start,
+            query_end=detection.query_end, ref_start=detection.ref_start, speed=detection.speed,
+            pitch_semitones=detection.pitch_semitones, sha256=capture.sha256,
+            warc_record_id=capture.warc_record_id, has_warc=bool(capture.warc_file),
+            reverified=detection.id in confirmed or seen_again))
+    return tuple(result)
+
+
+def registration_of(recording: Recording) -> str:
+    if recording.registration_status == PENDING:
+        return PENDING
+    if recording.registration_status == REGISTERED or (
+            recording.registration_number and recording.registration_date):
+        return REGISTERED
+    return UNREGISTERED
+
+
+def _works(session: Session, holder_id: int,
+           detections: Sequence[DetectionFacts]) -> tuple[WorkFacts, ...]:
+    by_work: dict[int, list[DetectionFacts]] = {}
+    for detection in detections:
+        by_work.setdefault(detection.recording_id, []).append(detection)
+    works = []
+    for recording in session.execute(select(Recording).where(
+            Recording.holder_id == holder_id, Recording.id.in_(list(by_work)))
+            .order_by(Recording.title, Recording.id)).scalars():
+        seen = by_work[recording.id]
+        works.append(WorkFacts(
+            recording_id=recording.id, title=recording.title, artist=recording.artist,
+            isrc=recording.isrc, registration_number=recording.registration_number,
+            registration_date=recording.registration_date, registration=registration_of(recording),
+            publication_date=recording.publication_date,
+            territories=tuple(recording.territories or ()),
+            chain_of_title=recording.chain_of_title,
+            conflicts=_conflicts(session, recording),
+            first_seen=min(d.fetched_at for d in seen),
+            discovered=min(d.detected_at for d in seen),
+            last_seen=max(d.fetched_at for d in seen), detections=len(seen)))
+    return tuple(works)
+
+
+def _conflicts(session: Session, recording: Recording) -> tuple[Conflict, ...]:
+    """Open conflicts: the same audio registered by another holder, described without naming
+    that holder's catalog beyond the territories it claims."""
+    rows = session.execute(select(OwnershipConflict).where(
+        OwnershipConflict.status == "open",
+        or_(OwnershipConflict.recording_id == recording.id,
+            OwnershipConflict.other_recording_id == recording.id))).scalars()
+    described = []
+    for conflict in rows:
+        other = (conflict.other_recording if conflict.recording_id == recording.id
+                 else conflict.recording)
+        territories = tuple(other.territories or ["WORLD"])
+        described.append(Conflict(territories, f"the same audio (similarity "
+                                  f"{conflict.similarity:.2f}) is registered by another "
+                                  f"rights-holder for {', '.join(territories)}"))
+    return tuple(described)
+
+
+def _notices(session: Session, holder_id: int,
+             detection_ids: Sequence[int]) -> tuple[NoticeFacts, ...]:
+    notice_ids = select(NoticeItem.notice_id).where(
+        NoticeItem.detection_id.in_(list(detection_ids)))
+    wanted = set(detection_ids)
+    result = []
+    for notice in session.execute(select(Notice).where(
+            Notice.holder_id == holder_id, Notice.id.in_(notice_ids))
+            .order_by(Notice.created_at, Notice.id)).scalars():
+        items = tuple(
+            ItemFacts(detection_id=item.detection_id, recording_id=item.detection.recording_id,
+                      url=item.url, status=item.status, checked_at=item.checked_at,
+                      check_http_status=item.check_http_status)
+            for item in notice.items if item.detection_id in wanted)
+        result.append(NoticeFacts(
+            notice_id=notice.id, reference=notice.reference, status=notice.status,
+            jurisdiction=notice.jurisdiction,
+            recipient=notice.recipient_email or notice.recipient_form_url or "",
+            created_at=notice.created_at, sent_at=notice.sent_at,
+            deadline_at=notice.deadline_at, outcome_at=notice.outcome_at, items=items))
+    return tuple(result)
+
+
+def _reuploads(detections: Sequence[DetectionFacts],
+               notices: Sequence[NoticeFacts]) -> tuple[Reupload, ...]:
+    removals = [(item.recording_id, item.checked_at, item.url)
+                for notice in notices for item in notice.removed if item.checked_at]
+    found = []
+    for detection in detections:
+        earlier = [(at, url) for recording_id, at, url in removals
+                   if recording_id == detection.recording_id and at < detection.fetched_at]
+        if earlier:
+            removed_at, removed_url = max(earlier)
+            found.append(Reupload(detection.detection_id, detection.recording_id,
+                                  detection.url, detection.fetched_at, removed_url, removed_at))
+    return tuple(found)
