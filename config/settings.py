@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config.errors import ConfigError
 from config.schedule import parse_schedule
@@ -175,6 +175,48 @@ class RdapSettings(_Section):
     timeout_seconds: float = Field(10.0, gt=0)
 
 
+class LitigationSettings(_Section):
+    # Where suit would be brought (ISO 3166-1 alpha-2): works without rights there, or with an
+    # open ownership conflict there, are held back by the gates.
+    territory: str = Field("US", pattern=r"^[A-Z]{2}$")
+    # Sites whose audio is served from one IP address are one operator's. Turn off where the
+    # monitored sites sit behind shared hosting or a CDN (or list those in shared_hosts).
+    link_by_ip: bool = True
+    # Hosts, IP addresses and e-mail addresses that never link two sites (CDNs, big shared
+    # hosts, public mailboxes).
+    shared_hosts: tuple[str, ...] = ()
+    # Days before a case's limitation deadline at which a reminder is written (each once).
+    reminder_days: tuple[int, ...] = (180, 90, 30, 7)
+    # Where `cases export` writes when no --out is given. Empty: <home>/dossiers.
+    dossier_dir: str = ""
+    # An RFC 3161 time-stamping authority for dossier manifests (empty: none), its credentials
+    # (HTTP basic; the password from COPYGUARD_LITIGATION__TSA_PASSWORD), and the CA file that
+    # `dossier verify` checks its tokens against.
+    tsa_url: str = ""
+    tsa_username: str = ""
+    tsa_password: str = ""
+    tsa_ca_file: str = ""
+    tsa_timeout_seconds: float = Field(30.0, gt=0)
+    # Points per unit of each scoring factor (see README, "Case scoring").
+    weight_work: float = 10.0
+    weight_eligible_work: float = 15.0
+    weight_ignored_notice: float = 20.0
+    weight_reupload: float = 25.0
+    weight_counter_notice: float = 10.0
+    weight_removed_after_notice: float = -10.0
+    weight_month_active: float = 2.0
+    weight_reach: float = 5.0
+    weight_evidence: float = 20.0
+    weight_urgency: float = 15.0
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _positive_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day <= 0 for day in days):
+            raise ValueError("reminder_days must be positive numbers of days")
+        return days
+
+
 class Settings(_Section):
     # Sites to monitor, as [[targets]] tables (see the example at the end of this file); more can
     # be added with `copyguard targets add`.
@@ -188,6 +230,7 @@ class Settings(_Section):
     takedown: TakedownSettings = TakedownSettings()
     smtp: SmtpSettings = SmtpSettings()
     rdap: RdapSettings = RdapSettings()
+    litigation: LitigationSettings = LitigationSettings()
 
     @model_validator(mode="after")
     def _database_index_needs_postgresql(self) -> Settings:
@@ -226,6 +269,11 @@ class Settings(_Section):
     @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
+
+    @property
+    def dossier_dir(self) -> Path:
+        return Path(self.litigation.dossier_dir) if self.litigation.dossier_dir \
+            else self.home / "dossiers"
 
     @property
     def template_dir(self) -> Path:

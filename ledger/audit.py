@@ -32,14 +32,15 @@ def canonical_json(value: Any) -> str:
                       default=str)
 
 
-def _timestamp(at: datetime) -> str:
+def canonical_time(at: datetime) -> str:
+    """A time as the audit log hashes it: UTC, ISO 8601, to the microsecond."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def entry_hash(*, seq: int, at: datetime, actor: str, action: str, entity_type: str,
                entity_id: str | None, holder_id: int | None, details: str, prev_hash: str) -> str:
     content = canonical_json({
-        "seq": seq, "at": _timestamp(at), "actor": actor, "action": action,
+        "seq": seq, "at": canonical_time(at), "actor": actor, "action": action,
         "entity_type": entity_type, "entity_id": entity_id, "holder_id": holder_id,
         "details": details, "prev_hash": prev_hash,
     })

@@ -22,6 +22,7 @@ from ledger.models import (
     Detection,
     DetectionStatus,
     ItemStatus,
+    Licence,
     Notice,
     NoticeItem,
     NoticeStatus,
@@ -56,7 +57,9 @@ class WorkFacts:
     publication_date: date | None
     territories: tuple[str, ...]
     chain_of_title: str | None
+    reference_audio: str | None  # the reference store's file, for pictures of the match
     conflicts: tuple[Conflict, ...]
+    licences: tuple[str, ...]  # the holder's licences for it, described
     first_seen: datetime  # the earliest capture: the infringement began no later
     discovered: datetime  # the first detection
     last_seen: datetime
@@ -107,6 +110,9 @@ class NoticeFacts:
     deadline_at: datetime | None
     outcome_at: datetime | None
     items: tuple[ItemFacts, ...]
+    subject: str | None = None
+    body_text: str | None = None  # as sent
+    body_html: str | None = None
 
     @property
     def kept_up(self) -> tuple[ItemFacts, ...]:
@@ -126,6 +132,9 @@ class CounterFacts:
     received_at: datetime
     sender: str | None
     rule: str
+    counter_id: int = 0
+    message: str = ""
+    putback_earliest: date | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,8 @@ def gather(session: Session, holder_id: int, hosts: Sequence[str],
     detections = _detections(session, holder_id, detection_ids)
     notices = _notices(session, holder_id, [d.detection_id for d in detections])
     counters = tuple(
-        CounterFacts(c.notice_id, c.received_at, c.sender, c.rule)
+        CounterFacts(c.notice_id, c.received_at, c.sender, c.rule, c.id, c.message,
+                     c.putback_earliest)
         for c in session.execute(select(CounterNotice).where(
             CounterNotice.holder_id == holder_id,
             CounterNotice.notice_id.in_([n.notice_id for n in notices]))
@@ -251,11 +261,29 @@ def _works(session: Session, holder_id: int,
             publication_date=recording.publication_date,
             territories=tuple(recording.territories or ()),
             chain_of_title=recording.chain_of_title,
+            reference_audio=recording.reference_audio,
             conflicts=_conflicts(session, recording),
+            licences=_licences(session, recording),
             first_seen=min(d.fetched_at for d in seen),
             discovered=min(d.detected_at for d in seen),
             last_seen=max(d.fetched_at for d in seen), detections=len(seen)))
     return tuple(works)
+
+
+def _licences(session: Session, recording: Recording) -> tuple[str, ...]:
+    rows = session.execute(select(Licence).where(
+        Licence.holder_id == recording.holder_id,
+        or_(Licence.recording_id == recording.id, Licence.recording_id.is_(None)))
+        .order_by(Licence.id)).scalars()
+    described = []
+    for licence in rows:
+        scope = "this work" if licence.recording_id else "the whole catalog"
+        dates = (f"{licence.valid_from or '...'} to {licence.valid_until or '...'}"
+                 if licence.valid_from or licence.valid_until else "no end date")
+        revoked = f", revoked {licence.revoked_at.date()}" if licence.revoked_at else ""
+        described.append(f"{licence.licensee} ({licence.host}): {scope} in "
+                         f"{', '.join(licence.territories or ['WORLD'])}, {dates}{revoked}")
+    return tuple(described)
 
 
 def _conflicts(session: Session, recording: Recording) -> tuple[Conflict, ...]:
@@ -295,7 +323,8 @@ def _notices(session: Session, holder_id: int,
             jurisdiction=notice.jurisdiction,
             recipient=notice.recipient_email or notice.recipient_form_url or "",
             created_at=notice.created_at, sent_at=notice.sent_at,
-            deadline_at=notice.deadline_at, outcome_at=notice.outcome_at, items=items))
+            deadline_at=notice.deadline_at, outcome_at=notice.outcome_at, items=items,
+            subject=notice.subject, body_text=notice.body_text, body_html=notice.body_html))
     return tuple(result)
 
 

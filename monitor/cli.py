@@ -14,6 +14,8 @@ from config import ConfigError, load_settings
 from monitor.app import build_app
 from monitor.commands import (
     audit_cmd,
+    cases_cmd,
+    cases_export_cmd,
     catalog_cmd,
     crawl_cmd,
     demo_cmd,
@@ -55,6 +57,17 @@ notices_app.command("recheck")(notices_recheck_cmd.recheck)
 notices_app.command("counter")(notices_cmd.counter)
 notices_app.command("export")(notices_cmd.export_)
 app.add_typer(notices_app, name="notices")
+cases_app = typer.Typer(help="Lawsuit candidates: the scored queue, review, dossiers.",
+                        no_args_is_help=True)
+cases_app.command("refresh")(cases_cmd.refresh_cmd)
+cases_app.command("list")(cases_cmd.list_)
+cases_app.command("show")(cases_cmd.show)
+cases_app.command("review")(cases_cmd.review)
+cases_app.command("export")(cases_export_cmd.export_)
+app.add_typer(cases_app, name="cases")
+dossier_app = typer.Typer(help="Dossiers exported for counsel.", no_args_is_help=True)
+dossier_app.command("verify")(cases_export_cmd.verify)
+app.add_typer(dossier_app, name="dossier")
 app.command("crawl")(crawl_cmd.crawl)
 app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)

@@ -15,6 +15,7 @@ from rich.text import Text
 from config import ConfigError
 from fingerprints import FingerprintError
 from ledger.errors import LedgerError
+from litigation.errors import LitigationError
 from takedown.errors import TakedownError
 
 err_console = Console(stderr=True, highlight=False)
@@ -39,7 +40,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         fail(str(exc), code=2)
-    except (LedgerError, FingerprintError, TakedownError) as exc:
+    except (LedgerError, FingerprintError, TakedownError, LitigationError) as exc:
         fail(str(exc))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,10 @@ from monitor.app import App
 from monitor.demo_site import MANIFEST, TRACKS_NEEDED, DemoSite, Placement, build_site
 
 HOLDER = "Demo Records"
+# The demo catalog was published, then registered within three months (17 U.S.C. 412): its
+# works are eligible for statutory damages whenever they were copied.
+DEMO_PUBLISHED = date(2024, 11, 1)
+DEMO_REGISTERED = date(2025, 1, 15)
 TARGET = "demo-site"
 RATE = 22050
 TRACK_SECONDS = 30.0
@@ -116,7 +121,10 @@ def build_catalog(app: App, folder: Path,
         files.append(path)
         overrides[path.name] = RecordingMetadata(
             title=title, artist="The Demo Ensemble", isrc=f"XXDEM26{number:05d}",
-            registration_number=f"SR0000{number:05d}", territories=("WORLD",))
+            registration_number=f"SR0000{number:05d}", registration_date=DEMO_REGISTERED,
+            publication_date=DEMO_PUBLISHED, territories=("WORLD",),
+            chain_of_title="Written and recorded by The Demo Ensemble; all rights assigned to "
+                           "Demo Records (agreement DR-2024-01)")
     digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in files]
     known = _recordings_by_sha256(app, holder_id)
     missing = [path for path, digest in zip(files, digests, strict=True) if digest not in known]

@@ -5,6 +5,7 @@ set -euo pipefail
 mode=${1:-run}
 # pango and fonts for the dossier PDF (a CJK font for PRC notices), openssl for RFC 3161 tokens
 packages=(ffmpeg libchromaprint1 libchromaprint-tools libpango-1.0-0 libpangoft2-1.0-0
+          libharfbuzz-subset0
           fonts-dejavu-core fonts-wqy-microhei openssl)
 if [ "$mode" = test ]; then
   packages+=(espeak-ng sox)

@@ -31,7 +31,10 @@ from rich.text import Text
 from sqlalchemy import select
 
 from fingerprints.catalog import ImportOutcome, ImportStatus
-from ledger.models import CrawlStatus, Notice
+from ledger.holders import get_holder
+from ledger.models import Case, CrawlStatus, Dossier, Notice
+from litigation.cases import list_cases
+from litigation.dossier_verify import VerifyReport, verify_dossier
 from monitor.app import App
 from monitor.console import err_console, user_errors
 from monitor.demo import (
@@ -50,6 +53,7 @@ from monitor.demo import (
 )
 from monitor.demo_site import NOTICE_FORM_PATH, TRACKS_NEEDED, DemoServer, DemoSite, DemoSiteError
 from monitor.identify_stage import IdentifyStage
+from monitor.litigation_stage import default_dossier_path, export, refresh
 from monitor.takedown_stage import outbox, prepare_notices
 from takedown.outbox import Outcome
 
@@ -103,6 +107,7 @@ def demo(ctx: typer.Context) -> None:
                 _takedown(built, crawled.server, _config_option(ctx))
             finally:
                 crawled.server.stop()
+            dossier = _litigation(built)
             report = demo_report(built, crawled.site, crawled.catalog)
     except (KeyboardInterrupt, _Interrupted) as exc:
         _status(f"interrupted{': ' + str(exc) if str(exc) else ''}. What was done so far is kept; "
@@ -111,8 +116,8 @@ def demo(ctx: typer.Context) -> None:
     except DemoSiteError as exc:
         _status(f"error: {exc}", style="bold red")
         raise typer.Exit(1) from None
-    _print_report(built, report, crawled.base_url, time.monotonic() - started)
-    if not report.all_as_expected:
+    _print_report(built, report, crawled.base_url, time.monotonic() - started, dossier)
+    if not report.all_as_expected or (dossier is not None and not dossier.verified.ok):
         raise typer.Exit(1)
 
 
@@ -211,6 +216,45 @@ def _takedown(built: App, server: DemoServer, config: Path | None) -> None:
                               in sorted(outcome["outcomes"].items())) or "no outcome yet"))
 
 
+@dataclass(frozen=True)
+class _Dossier:
+    case: Case
+    path: Path
+    verified: VerifyReport
+
+
+def _litigation(built: App) -> _Dossier | None:
+    """The case queue from what was found, and the top case's dossier, verified. A dossier
+    exported by an earlier run is verified again rather than exported twice."""
+    _status("scoring lawsuit candidates...")
+    report = refresh(built)
+    with built.ledger.read() as session:
+        holder_id = get_holder(session, HOLDER).id
+        cases = list_cases(session, holder_id=holder_id)
+        if not cases:
+            _status("  no cases")
+            return None
+        case = cases[0]
+        session.expunge(case)
+        earlier = session.execute(select(Dossier).where(Dossier.case_id == case.id)
+                                  .order_by(Dossier.id.desc())).scalars().first()
+    _status(f"  {report.cases} case(s), {len(report.opened)} opened; case {case.id} "
+            f"({case.name}) scores {case.score:.1f} on the {case.track} track")
+    if earlier is not None and Path(earlier.path).exists():
+        path = Path(earlier.path)
+        _status(f"  its dossier is there from an earlier run: {path}")
+    else:
+        path = default_dossier_path(built, case)
+        _status(f"  exporting its dossier to {path} ...")
+        result = export(built, case.id, path)
+        for note in result.notes:
+            _status(f"  note: {note}", style="yellow")
+    verified = verify_dossier(path)
+    for problem in verified.problems:
+        _status(f"  dossier problem: {problem}", style="bold red")
+    return _Dossier(case, path, verified)
+
+
 def _config_option(ctx: typer.Context) -> Path | None:
     root = ctx.find_root()
     config = root.params.get("config") if root is not None else None
@@ -280,7 +324,8 @@ def _sigint_between_units() -> Iterator[_SigintLatch]:
 
 # --- the report -----------------------------------------------------------------------------
 
-def _print_report(built: App, report: DemoReport, base_url: str, seconds: float) -> None:
+def _print_report(built: App, report: DemoReport, base_url: str, seconds: float,
+                  dossier: _Dossier | None) -> None:
     out = Console(highlight=False, width=None if sys.stdout.isatty() else REPORT_WIDTH)
     out.print(Text(f"What copyguard found on the demo site ({base_url}/):", style="bold"))
     table = Table("style", "alteration", "where", "copyguard found", "conf.", "speed / pitch",
@@ -308,6 +353,15 @@ def _print_report(built: App, report: DemoReport, base_url: str, seconds: float)
                            f"{notice.reference}) to {recipient}: "
                            f"{notice.status}; {len(notice.items)} URL(s): "
                            + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))))
+    if dossier is not None:
+        case, checked = dossier.case, dossier.verified
+        out.print(Text(f"Case {case.id} ({case.name}): score {case.score:.1f}, track "
+                       f"{case.track}, {case.works} works, {case.detections} detections."))
+        out.print(Text(f"Dossier {dossier.path}: {checked.files} files, "
+                       f"{checked.audit_entries} audit entries, {checked.warc_records} WARC "
+                       "records verified: " + ("no problems" if checked.ok else
+                                               f"{len(checked.problems)} problem(s)"),
+                       style="green" if checked.ok else "bold red"))
     out.print(f"Done in {seconds:.1f} s. Where to look (the CLI is .venv/bin/copyguard):")
     capture = report.first_capture()
     where = [(f"copyguard detections list --target {TARGET}", "every detection, with its URL"),
@@ -318,6 +372,11 @@ def _print_report(built: App, report: DemoReport, base_url: str, seconds: float)
              ("copyguard notices list", "the takedown notices, their delivery and outcome"),
              (f"copyguard notices show {first_notice}",
               "a notice's text as sent, its delivery attempts and re-checks"),
+             ("copyguard cases list", "lawsuit candidates by score"),
+             (f"copyguard cases show {dossier.case.id if dossier else 'ID'}",
+              "a case: linked sites, gates, every factor of its score, damages estimate"),
+             (f"copyguard dossier verify {dossier.path if dossier else 'PATH'}",
+              "checks every file of the exported dossier and its chain of custody"),
              ("copyguard audit verify", "checks the hash-chained audit log of all of it")]
     width = max(len(place) for place, _ in where)
     for place, what in where:
