@@ -90,6 +90,10 @@ class CustodyReport:
     problems: list[str] = field(default_factory=list)
     last_hash: str | None = None
 
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
 
 def verify_lines(lines: Iterable[str], *, name: str = "custody/audit.jsonl") -> CustodyReport:
     """Check every whole entry's hash and every link of the extract."""

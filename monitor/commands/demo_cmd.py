@@ -236,12 +236,12 @@ def _litigation(built: App) -> _Dossier | None:
             return None
         case = cases[0]
         session.expunge(case)
-        earlier = session.execute(select(Dossier).where(Dossier.case_id == case.id)
+        earlier = session.execute(select(Dossier.path).where(Dossier.case_id == case.id)
                                   .order_by(Dossier.id.desc())).scalars().first()
     _status(f"  {report.cases} case(s), {len(report.opened)} opened; case {case.id} "
             f"({case.name}) scores {case.score:.1f} on the {case.track} track")
-    if earlier is not None and Path(earlier.path).exists():
-        path = Path(earlier.path)
+    if earlier is not None and Path(earlier).exists():
+        path = Path(earlier)
         _status(f"  its dossier is there from an earlier run: {path}")
     else:
         path = default_dossier_path(built, case)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.litigation.pdf_tools import pdf_page_pixels
 from tests.monitor.conftest import Cli, make_cli
 
 pytestmark = pytest.mark.slow  # builds the demo site (ffmpeg) and crawls it
@@ -119,3 +122,42 @@ def _table(stdout: str) -> list[str]:
     """The report's rows without the server's port, which may differ between runs."""
     rows = [line for line in stdout.splitlines() if line.startswith("│")]
     return [re.sub(r":\d+/", ":PORT/", row) for row in rows]
+
+
+DOSSIER = re.compile(r"Dossier (\S+\.zip): (\d+) files, (\d+) audit entries, (\d+) WARC records "
+                     r"verified: no problems")
+
+
+def test_the_demos_dossier_verifies_until_a_byte_changes(first_run: FirstRun,
+                                                         tmp_path: Path) -> None:
+    cli, done = first_run.cli, first_run.done
+    assert done.returncode == 0, done.stderr
+    found = DOSSIER.search(" ".join(done.stdout.split()))
+    assert found, done.stdout
+    zipped = Path(found[1])
+    assert int(found[4]) >= 30  # each copy's capture, its page and its removal re-check
+    assert "no problems" in cli("dossier", "verify", str(zipped)).stdout
+    root = tmp_path / "dossier"
+    with zipfile.ZipFile(zipped) as archive:
+        archive.extractall(root)
+    assert "no problems" in cli("dossier", "verify", str(root)).stdout
+    # A picture of each match, and a PDF whose first page renders.
+    assert len(list((root / "images").glob("detection-*.png"))) == int(
+        VERDICT.search(done.stdout)[1])  # type: ignore[index]
+    pixels = pdf_page_pixels((root / "report.pdf").read_bytes(), 0, scale=0.5)
+    assert pixels.shape[0] > pixels.shape[1] and (pixels.mean(axis=2) < 200).mean() > 0.03
+    for name in ("report.pdf", "evidence/capture-1.warc.gz", "custody/audit.jsonl",
+                 "works.csv"):
+        copy = tmp_path / f"changed-{name.replace('/', '-')}"
+        shutil.copytree(root, copy)
+        data = bytearray((copy / name).read_bytes())
+        data[len(data) // 3] ^= 0x20
+        (copy / name).write_bytes(bytes(data))
+        failed = cli("dossier", "verify", str(copy), ok=False)
+        assert failed.exit_code == 1 and f"problem: {name}: changed" in " ".join(
+            failed.stderr.split()), failed.stderr
+    gone = tmp_path / "gone"
+    shutil.copytree(root, gone)
+    (gone / "timeline.csv").unlink()
+    failed = cli("dossier", "verify", str(gone), ok=False)
+    assert failed.exit_code == 1 and "timeline.csv: missing" in failed.stderr
