@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean bench-identify bench-shared-index bench-crawl
+.PHONY: install run test lint clean bench-identify bench-shared-index bench-crawl bench-litigation
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh run
@@ -43,6 +43,10 @@ bench-shared-index: install
 ## bench-crawl: crawl throughput on generated local sites, identification included; figures go to BENCHMARKS.md
 bench-crawl: install
 	$(BIN)/python -m bench.crawl $(BENCH_ARGS)
+
+## bench-litigation: the case queue and a dossier export on a large generated ledger; figures go to BENCHMARKS.md
+bench-litigation: install
+	$(BIN)/python -m bench.litigation $(BENCH_ARGS)
 
 ## clean: remove the virtual environment and the demo data
 clean:

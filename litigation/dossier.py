@@ -79,6 +79,8 @@ class DossierOptions:
     tsa_url: str = ""
     pdf: Callable[[str, str], bytes] | None = None  # (html, base directory) -> PDF
     generator: str = "copyguard"
+    # Called as (step, done, total): "evidence" per capture, "pictures" per detection.
+    on_progress: Callable[[str, int, int], None] | None = None
 
 
 @dataclass
@@ -173,7 +175,7 @@ def _build(session: Session, ledger: Ledger, evidence: EvidenceStore, case_id: i
     assessment = assess(facts, rules, ledger.clock.now().date())
     exported_at = canonical_time(ledger.clock.now())
     built = _Built()
-    _copy_evidence(session, evidence, facts, staging, built)
+    _copy_evidence(session, evidence, facts, staging, built, options)
     _draw_pictures(facts, staging, options, built)
     _write_notices(facts, staging, built)
     custody = _custody(session, case, facts)
@@ -243,8 +245,11 @@ def _audio_name(capture: Capture) -> str:
 
 
 def _copy_evidence(session: Session, evidence: EvidenceStore, facts: CaseFacts, staging: Path,
-                   built: _Built) -> None:
-    for capture_id in sorted({d.capture_id for d in facts.detections}):
+                   built: _Built, options: DossierOptions) -> None:
+    captures = sorted({d.capture_id for d in facts.detections})
+    for number, capture_id in enumerate(captures, start=1):
+        if options.on_progress is not None:
+            options.on_progress("evidence", number - 1, len(captures))
         capture = session.get(Capture, capture_id)
         assert capture is not None
         location = WarcLocation(capture.warc_file, capture.warc_offset, capture.warc_length)
@@ -319,7 +324,9 @@ def _copy_checks(session: Session, evidence: EvidenceStore, facts: CaseFacts, st
 def _draw_pictures(facts: CaseFacts, staging: Path, options: DossierOptions,
                    built: _Built) -> None:
     works = {w.recording_id: w for w in facts.works}
-    for detection in facts.detections:
+    for number, detection in enumerate(facts.detections):
+        if options.on_progress is not None:
+            options.on_progress("pictures", number, len(facts.detections))
         audio = built.audio.get(detection.capture_id)
         if options.pictures is None:
             built.picture_notes[detection.detection_id] = "pictures were not asked for"

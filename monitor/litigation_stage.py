@@ -6,6 +6,7 @@ the logic is the litigation package's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
@@ -68,7 +69,9 @@ class _Pictures:
             title=f"detection {detection.detection_id}: {work.title}")
 
 
-def dossier_options(built: App, *, pdf: bool = True) -> DossierOptions:
+def dossier_options(built: App, *, pdf: bool = True,
+                    on_progress: Callable[[str, int, int], None] | None = None
+                    ) -> DossierOptions:
     s = built.settings.litigation
 
     def stamp(digest: bytes) -> TimestampToken:
@@ -78,7 +81,7 @@ def dossier_options(built: App, *, pdf: bool = True) -> DossierOptions:
 
     return DossierOptions(pictures=_Pictures(built), timestamp=stamp if s.tsa_url else None,
                           tsa_url=s.tsa_url, pdf=_pdf if pdf else None,
-                          generator="copyguard 0.1.0")
+                          generator="copyguard 0.1.0", on_progress=on_progress)
 
 
 def _pdf(html: str, base: str) -> bytes:
@@ -91,10 +94,11 @@ def default_dossier_path(built: App, case: Case) -> Path:
 
 
 def export(built: App, case_id: int, out: Path, *, holder_id: int | None = None,
-           pdf: bool = True) -> ExportResult:
+           pdf: bool = True,
+           on_progress: Callable[[str, int, int], None] | None = None) -> ExportResult:
     with built.evidence() as evidence:
         return export_dossier(built.ledger, evidence, case_id, out, litigation_rules(built),
-                              dossier_options(built, pdf=pdf), actor=built.actor,
-                              holder_id=holder_id)
+                              dossier_options(built, pdf=pdf, on_progress=on_progress),
+                              actor=built.actor, holder_id=holder_id)
 
 

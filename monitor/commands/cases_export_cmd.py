@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 from rich.text import Text
 
 from litigation.cases import get_case
 from litigation.dossier_verify import verify_dossier
 from monitor.app import App
 from monitor.commands.cases_cmd import HolderOption, holder_id_of
-from monitor.console import emit_json, err_console, user_errors
+from monitor.console import emit_json, err_console, progress_bar, user_errors
 from monitor.litigation_stage import default_dossier_path, export
 
 
@@ -39,7 +40,17 @@ def export_(
                 out = default_dossier_path(built, get_case(session, case_id, holder_id))
         if not as_json:
             err_console.print(f"exporting case {case_id} to {out} ...")
-        result = export(built, case_id, out, holder_id=holder_id, pdf=not no_pdf)
+        with progress_bar(quiet=as_json) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def step(name: str, done: int, total: int) -> None:
+                label = {"evidence": "copying evidence", "pictures": "drawing the matches"}
+                if name not in tasks:
+                    tasks[name] = bar.add_task(label.get(name, name), total=total)
+                bar.update(tasks[name], completed=done + 1)
+
+            result = export(built, case_id, out, holder_id=holder_id, pdf=not no_pdf,
+                            on_progress=step)
     info = {"case": case_id, "dossier": result.dossier_id, "path": str(result.path),
             "files": result.files, "bytes": result.bytes,
             "manifest_sha256": result.manifest_sha256,
