@@ -15,8 +15,6 @@ from ledger.models import Case
 from litigation.cases import RefreshReport, refresh_cases
 from litigation.dossier import DossierOptions, ExportResult, export_dossier
 from litigation.facts import DetectionFacts, WorkFacts
-from litigation.match_picture import render_match_picture
-from litigation.pdf import html_to_pdf
 from litigation.rules import LitigationRules, Weights
 from litigation.timestamp import TimestampToken, request_timestamp
 from monitor.app import App
@@ -54,6 +52,8 @@ class _Pictures:
         self.built = built
 
     def __call__(self, detection: DetectionFacts, work: WorkFacts, audio: Path) -> bytes:
+        from litigation.match_picture import render_match_picture  # matplotlib: on use only
+
         if not work.reference_audio:
             raise ValueError("the catalog kept no reference audio for this recording")
         limits = self.built.decode_limits
@@ -85,6 +85,10 @@ def dossier_options(built: App, *, pdf: bool = True,
 
 
 def _pdf(html: str, base: str) -> bytes:
+    # WeasyPrint (and matplotlib above) take over a second to import: only when exporting,
+    # not on every `copyguard` command.
+    from litigation.pdf import html_to_pdf
+
     return html_to_pdf(html, base_url=base)
 
 

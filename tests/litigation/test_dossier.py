@@ -189,7 +189,9 @@ def test_the_dossier_keeps_to_its_holder_and_case(exported: Exported) -> None:
 
 def _flip_one_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
+    # A token's last byte is its signature's: the middle may fall in an embedded copy of the
+    # CA certificate, which verification rightly takes from the trusted CA file instead.
+    data[-1 if path.suffix == ".tst" else len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
 
 
