@@ -217,6 +217,27 @@ class LitigationSettings(_Section):
         return days
 
 
+class DaemonSettings(_Section):
+    # How often each stage runs, in seconds (a target's crawl follows its own schedule).
+    identify_every_seconds: float = Field(60.0, ge=5)
+    takedown_every_seconds: float = Field(300.0, ge=5)
+    recheck_every_seconds: float = Field(3600.0, ge=5)
+    cases_every_seconds: float = Field(3600.0, ge=5)
+    # The daily digest for operators, at this UTC time (HH:MM); empty: none.
+    digest_at: str = Field("07:00", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # A run missed (the daemon was down or busy) by more than this is skipped, not caught up;
+    # missed runs of one job always coalesce into one.
+    misfire_grace_seconds: float = Field(600.0, ge=1)
+    # A failed job is retried after retry_base_seconds, doubling per failure in a row, up to
+    # retry_max_seconds; the other jobs go on.
+    retry_base_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    # On SIGTERM/SIGINT, how long the job in hand may take to finish its unit of work.
+    shutdown_timeout_seconds: float = Field(60.0, gt=0)
+    # A crawl (a child process) that runs longer than this is stopped.
+    crawl_timeout_seconds: float = Field(4 * 3600.0, gt=0)
+
+
 class Settings(_Section):
     # Sites to monitor, as [[targets]] tables (see the example at the end of this file); more can
     # be added with `copyguard targets add`.
@@ -231,6 +252,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     rdap: RdapSettings = RdapSettings()
     litigation: LitigationSettings = LitigationSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
     @model_validator(mode="after")
     def _database_index_needs_postgresql(self) -> Settings:

@@ -693,3 +693,27 @@ class Dossier(Base):
     files: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(BigInteger)
     timestamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the TSA's genTime
+
+
+# --- The daemon: how each stage's scheduled runs went -------------------------------------
+
+
+class StageRun(Base):
+    """The daemon's record of one scheduled job (a stage, or one target's crawl): its last run,
+    its failures in a row and when it may run again (backoff), for ``copyguard status``."""
+
+    __tablename__ = "stage_runs"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)  # "identify", "crawl:blog"
+    stage: Mapped[str] = mapped_column(String(32))
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seconds: Mapped[float | None] = mapped_column(Float)
+    last_status: Mapped[str | None] = mapped_column(String(16))  # "ok", "failed", "running"
+    last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime())  # backoff: not before
+    worker: Mapped[str | None] = mapped_column(String(200))

@@ -77,6 +77,13 @@ def _group_of(session: Session, case: Case, rules: LitigationRules) -> SiteGroup
     return next((g for g in groups if hosts & set(g.hosts)), None)
 
 
+def rescore_case(session: Session, clock: Clock, case: Case, rules: LitigationRules, *,
+                 actor: str) -> Assessment:
+    """Score one case again from the ledger as it stands (its sites as last linked)."""
+    return _score(session, clock, case, case_facts(session, case, rules), rules, actor,
+                  RefreshReport())
+
+
 def refresh_cases(session: Session, clock: Clock, rules: LitigationRules, *, actor: str,
                   holder_id: int | None = None) -> RefreshReport:
     report = RefreshReport()

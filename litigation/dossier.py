@@ -8,7 +8,7 @@ listing every file with its SHA-256 (time-stamped under RFC 3161 when a TSA is c
 
 The dossier is built in a hidden staging directory beside the destination and moved into place
 only when whole, so a crash leaves no half dossier under the name counsel will be given. The
-case is scored again first, so the report shows the queue as it stands at export.
+case is scored again first, so the report shows it as it stands at export.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ledger.models import (
     RightsHolder,
     UrlCheck,
 )
-from litigation.cases import case_facts, get_case, refresh_cases
+from litigation.cases import case_facts, get_case, rescore_case
 from litigation.custody import CustodyExtract, extract
 from litigation.errors import DossierError
 from litigation.facts import CaseFacts, DetectionFacts, WorkFacts
@@ -116,7 +116,7 @@ def export_dossier(ledger: Ledger, evidence: EvidenceStore, case_id: int, out: P
         if case.status == CaseStatus.MERGED:
             raise DossierError(f"case {case_id} was merged into case {case.merged_into_id}: "
                                "export that one")
-        refresh_cases(session, ledger.clock, rules, actor=actor, holder_id=case.holder_id)
+        rescore_case(session, ledger.clock, case, rules, actor=actor)
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(staging, ignore_errors=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from ledger.models import (
     AuditEntry,
@@ -217,11 +217,16 @@ def _detections(session: Session, holder_id: int,
         select(NoticeItem.detection_id).where(
             NoticeItem.detection_id.in_(list(detection_ids)),
             NoticeItem.status == ItemStatus.STILL_UP))}
+    # The latest capture of each URL with the same bytes: later than this one, it was served
+    # again unchanged (one query for the whole case, not one per detection).
+    urls = sorted({capture.url for _, capture in rows})
+    latest = {(url, sha256): at for url, sha256, at in session.execute(
+        select(Capture.url, Capture.sha256, func.max(Capture.fetched_at))
+        .where(Capture.url.in_(urls)).group_by(Capture.url, Capture.sha256))} if urls else {}
     result = []
     for detection, capture in rows:
-        seen_again = session.execute(select(Capture.id).where(
-            Capture.url == capture.url, Capture.sha256 == capture.sha256,
-            Capture.fetched_at > capture.fetched_at).limit(1)).first() is not None
+        last = latest.get((capture.url, capture.sha256))
+        seen_again = last is not None and _utc(last) > capture.fetched_at
         result.append(DetectionFacts(
             detection_id=detection.id, capture_id=capture.id, recording_id=detection.recording_id,
             url=capture.url, page_url=capture.page_url,
@@ -233,6 +238,13 @@ def _detections(session: Session, holder_id: int,
             warc_record_id=capture.warc_record_id, has_warc=bool(capture.warc_file),
             reverified=detection.id in confirmed or seen_again))
     return tuple(result)
+
+
+def _utc(at: datetime) -> datetime:
+    """An aggregate's value: SQLite hands MAX() back without the column type's conversion."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def registration_of(recording: Recording) -> str:
@@ -249,10 +261,14 @@ def _works(session: Session, holder_id: int,
     by_work: dict[int, list[DetectionFacts]] = {}
     for detection in detections:
         by_work.setdefault(detection.recording_id, []).append(detection)
+    recordings = list(session.execute(select(Recording).where(
+        Recording.holder_id == holder_id, Recording.id.in_(list(by_work)))
+        .order_by(Recording.title, Recording.id)).scalars())
+    conflicts = _conflicts(session, [r.id for r in recordings])
+    licences = list(session.execute(select(Licence).where(
+        Licence.holder_id == holder_id).order_by(Licence.id)).scalars())
     works = []
-    for recording in session.execute(select(Recording).where(
-            Recording.holder_id == holder_id, Recording.id.in_(list(by_work)))
-            .order_by(Recording.title, Recording.id)).scalars():
+    for recording in recordings:
         seen = by_work[recording.id]
         works.append(WorkFacts(
             recording_id=recording.id, title=recording.title, artist=recording.artist,
@@ -262,21 +278,20 @@ def _works(session: Session, holder_id: int,
             territories=tuple(recording.territories or ()),
             chain_of_title=recording.chain_of_title,
             reference_audio=recording.reference_audio,
-            conflicts=_conflicts(session, recording),
-            licences=_licences(session, recording),
+            conflicts=conflicts.get(recording.id, ()),
+            licences=_licences(licences, recording.id),
             first_seen=min(d.fetched_at for d in seen),
             discovered=min(d.detected_at for d in seen),
             last_seen=max(d.fetched_at for d in seen), detections=len(seen)))
     return tuple(works)
 
 
-def _licences(session: Session, recording: Recording) -> tuple[str, ...]:
-    rows = session.execute(select(Licence).where(
-        Licence.holder_id == recording.holder_id,
-        or_(Licence.recording_id == recording.id, Licence.recording_id.is_(None)))
-        .order_by(Licence.id)).scalars()
+def _licences(licences: Sequence[Licence], recording_id: int) -> tuple[str, ...]:
+    """The holder's licences that cover this recording (its own, or the whole catalog's)."""
     described = []
-    for licence in rows:
+    for licence in licences:
+        if licence.recording_id not in (None, recording_id):
+            continue
         scope = "this work" if licence.recording_id else "the whole catalog"
         dates = (f"{licence.valid_from or '...'} to {licence.valid_until or '...'}"
                  if licence.valid_from or licence.valid_until else "no end date")
@@ -286,22 +301,27 @@ def _licences(session: Session, recording: Recording) -> tuple[str, ...]:
     return tuple(described)
 
 
-def _conflicts(session: Session, recording: Recording) -> tuple[Conflict, ...]:
-    """Open conflicts: the same audio registered by another holder, described without naming
-    that holder's catalog beyond the territories it claims."""
-    rows = session.execute(select(OwnershipConflict).where(
-        OwnershipConflict.status == "open",
-        or_(OwnershipConflict.recording_id == recording.id,
-            OwnershipConflict.other_recording_id == recording.id))).scalars()
-    described = []
-    for conflict in rows:
-        other = (conflict.other_recording if conflict.recording_id == recording.id
-                 else conflict.recording)
-        territories = tuple(other.territories or ["WORLD"])
-        described.append(Conflict(territories, f"the same audio (similarity "
-                                  f"{conflict.similarity:.2f}) is registered by another "
-                                  f"rights-holder for {', '.join(territories)}"))
-    return tuple(described)
+def _conflicts(session: Session,
+               recording_ids: Sequence[int]) -> dict[int, tuple[Conflict, ...]]:
+    """Open conflicts by recording: the same audio registered by another holder, described
+    without naming that holder's catalog beyond the territories it claims."""
+    if not recording_ids:
+        return {}
+    ids = list(recording_ids)
+    found: dict[int, list[Conflict]] = {}
+    for conflict in session.execute(select(OwnershipConflict).where(
+            OwnershipConflict.status == "open",
+            or_(OwnershipConflict.recording_id.in_(ids),
+                OwnershipConflict.other_recording_id.in_(ids)))).scalars():
+        for mine, other in ((conflict.recording_id, conflict.other_recording),
+                            (conflict.other_recording_id, conflict.recording)):
+            if mine not in ids:
+                continue
+            territories = tuple(other.territories or ["WORLD"])
+            found.setdefault(mine, []).append(Conflict(
+                territories, f"the same audio (similarity {conflict.similarity:.2f}) is "
+                f"registered by another rights-holder for {', '.join(territories)}"))
+    return {key: tuple(value) for key, value in found.items()}
 
 
 def _notices(session: Session, holder_id: int,
@@ -312,6 +332,7 @@ def _notices(session: Session, holder_id: int,
     result = []
     for notice in session.execute(select(Notice).where(
             Notice.holder_id == holder_id, Notice.id.in_(notice_ids))
+            .options(selectinload(Notice.items).selectinload(NoticeItem.detection))
             .order_by(Notice.created_at, Notice.id)).scalars():
         items = tuple(
             ItemFacts(detection_id=item.detection_id, recording_id=item.detection.recording_id,

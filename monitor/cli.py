@@ -18,6 +18,7 @@ from monitor.commands import (
     cases_export_cmd,
     catalog_cmd,
     crawl_cmd,
+    daemon_cmd,
     demo_cmd,
     holders_cmd,
     identify_cmd,
@@ -71,6 +72,8 @@ app.add_typer(dossier_app, name="dossier")
 app.command("crawl")(crawl_cmd.crawl)
 app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)
+app.command("daemon")(daemon_cmd.daemon)
+app.command("status")(daemon_cmd.status)
 
 
 @app.callback()

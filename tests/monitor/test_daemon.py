@@ -1,0 +1,164 @@
+"""`copyguard daemon` as an operator runs it: a process of its own against the demo site. It
+crawls, identifies and sends the notice on its schedule, stops on SIGTERM within its bound, a
+second daemon on the same ledger is refused, and a restart resumes the stored schedule instead
+of starting over. In-process: a failing job backs off and the other jobs go on."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import load_settings
+from ledger.clock import FixedClock
+from ledger.models import StageRun
+from monitor.app import build_app
+from monitor.daemon import jobs
+from monitor.demo_site import NOTICE_FORM_PATH, DemoServer, DemoSite
+from tests.monitor.conftest import Cli, make_cli
+
+FAST = {
+    "COPYGUARD_CRAWL__MAX_AUDIO_MB": "2", "COPYGUARD_CRAWL__DEFAULT_DELAY_SECONDS": "0",
+    "COPYGUARD_TAKEDOWN__BATCH_WINDOW_HOURS": "0",
+    "COPYGUARD_TAKEDOWN__MIN_INTERVAL_PER_RECIPIENT_SECONDS": "0",
+    "COPYGUARD_TAKEDOWN__FAIR_USE_REVIEW_SECONDS": "10",
+    "COPYGUARD_DAEMON__IDENTIFY_EVERY_SECONDS": "5",
+    "COPYGUARD_DAEMON__TAKEDOWN_EVERY_SECONDS": "5",
+    "COPYGUARD_DAEMON__CASES_EVERY_SECONDS": "5",
+    "COPYGUARD_DAEMON__SHUTDOWN_TIMEOUT_SECONDS": "30",
+}
+
+
+def _start(cli: Cli, log: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "monitor", "daemon"], env=cli.env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("a"), text=True)
+
+
+def _status(cli: Cli) -> dict[str, Any]:
+    return dict(json.loads(cli("status", "--json").stdout))
+
+
+def _wait_for(cli: Cli, daemon: subprocess.Popen[str], log: Path, done: Any,
+              seconds: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, log.read_text()[-3000:]
+        info = _status(cli)
+        if done(info):
+            return info
+        time.sleep(1.0)
+    raise AssertionError(f"timed out: {json.dumps(_status(cli))[:3000]}\n"
+                         f"{log.read_text()[-3000:]}")
+
+
+def _job(info: dict[str, Any], name: str) -> dict[str, Any]:
+    return next((j for j in info["jobs"] if j["job"] == name), {})
+
+
+def _stop(daemon: subprocess.Popen[str]) -> tuple[int, float]:
+    started = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    code = daemon.wait(timeout=60)
+    return code, time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_the_pipeline_stops_on_sigterm_and_resumes(
+        demo_site: DemoSite, demo_catalog: Path, tmp_path: Path) -> None:
+    cli = make_cli(tmp_path / "home")
+    cli.env.update(FAST)
+    cli("holders", "add", "Demo Records", "--email", "legal@demo.example", "--address",
+        "1 Demo Street, Springfield", "--phone", "+1 555 0100", "--signatory", "Jane Roe",
+        "--signatory-title", "Head of Legal Affairs", "--notice-policy", "auto")
+    cli("catalog", "import", str(demo_catalog), "--holder", "Demo Records")
+    log = tmp_path / "daemon.log"
+    with DemoServer(demo_site) as server:
+        server.honour_notices = False
+        cli("targets", "add", server.url("/"), "--name", "demo", "--allow-private",
+            "--depth", "4", "--max-pages", "40", "--schedule", "every 1h",
+            "--notice-form-url", server.url(NOTICE_FORM_PATH))
+        daemon = _start(cli, log)
+        try:
+            info = _wait_for(cli, daemon, log, lambda i: (
+                _job(i, "crawl:demo").get("status") == "ok"
+                and i["queues"]["captures_pending"] == 0
+                and i["queues"]["notices"].get("sent", 0) >= 1
+                and _job(i, "cases").get("summary", {}) and i["queues"]["cases"]))
+            assert info["daemon"]["running"]
+            second = subprocess.run([sys.executable, "-m", "monitor", "daemon"], env=cli.env,
+                                    capture_output=True, text=True, timeout=60)
+            assert second.returncode == 1 and "another daemon leads" in second.stderr
+        finally:
+            code, seconds = _stop(daemon)
+        assert code == 0 and seconds < 30, log.read_text()[-3000:]
+        detections = cli.json_lines("detections", "list", "--json")
+        notices = cli.json_lines("notices", "list", "--json")
+        assert detections and len(notices) == 1 and len(server.notices) == 1
+        stopped = _status(cli)
+        assert not stopped["daemon"]["running"]
+        crawl_next = stopped["next_runs"]["crawl:demo"]
+
+        # A restart keeps the stored schedule: the crawl is not due for an hour, so nothing is
+        # fetched again, and nothing is identified or sent twice.
+        daemon = _start(cli, log)
+        try:
+            _wait_for(cli, daemon, log, lambda i: i["daemon"]["running"]
+                      and _job(i, "identify").get("runs", 0) >= 2, seconds=90)
+        finally:
+            code, _ = _stop(daemon)
+        assert code == 0
+        after = _status(cli)
+        assert after["next_runs"]["crawl:demo"] == crawl_next
+        assert _job(after, "crawl:demo")["runs"] == 1
+        assert len(cli.json_lines("detections", "list", "--json")) == len(detections)
+        assert len(server.notices) == 1
+    assert "job crawl:demo: kept" in log.read_text()
+    assert "no problems" in cli("audit", "verify").stdout
+
+
+def test_a_failing_job_backs_off_and_the_others_go_on(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(None, environ={"COPYGUARD_HOME": str(tmp_path / "home")})
+    clock = FixedClock(datetime(2026, 12, 2, 12, tzinfo=UTC))
+    app = build_app(settings, clock=clock, actor="test")
+    calls: list[str] = []
+
+    def broken(runtime: jobs.Runtime, target: str | None) -> dict[str, Any]:
+        calls.append("cases")
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setitem(jobs.STAGES, "cases", broken)
+    jobs.bind(jobs.Runtime(app=app))
+    try:
+        jobs.run("cases")
+        jobs.run("identify")  # nothing to identify: a clean run beside the failing one
+        clock.advance(timedelta(seconds=30))
+        jobs.run("cases")  # within the first backoff (60 s): not run
+        assert calls == ["cases"]
+        clock.advance(timedelta(seconds=31))
+        jobs.run("cases")  # due again; fails again, now waiting 120 s
+        with app.ledger.read() as session:
+            cases, identify = session.get(StageRun, "cases"), session.get(StageRun, "identify")
+            assert cases is not None and identify is not None
+            assert (cases.runs, cases.failures_in_a_row, cases.last_status) == (2, 2, "failed")
+            assert "the database went away" in (cases.last_error or "")
+            assert cases.retry_after == clock.now() + timedelta(seconds=120)
+            assert (identify.last_status, identify.last_summary) == (
+                "ok", {"captures": 0, "detections": 0, "failed": 0})
+        monkeypatch.setitem(jobs.STAGES, "cases", lambda runtime, target: {"cases": 0})
+        clock.advance(timedelta(seconds=121))
+        jobs.run("cases")
+        with app.ledger.read() as session:
+            cases = session.get(StageRun, "cases")
+            assert cases is not None and cases.last_status == "ok"
+            assert (cases.failures, cases.failures_in_a_row, cases.retry_after) == (2, 0, None)
+    finally:
+        jobs.bind(None)
+        app.close()
