@@ -51,20 +51,20 @@ def status(app: App) -> dict[str, Any]:
     with app.ledger.read() as session:
         rows = list(session.execute(select(StageRun).order_by(StageRun.job)).scalars())
         depth = queues(session)
-    beat = next((r for r in rows if r.job == HEARTBEAT), None)
-    running = bool(beat and beat.last_status == "running" and beat.last_finished_at
-                   and now - beat.last_finished_at < STALE_AFTER)
-    jobs = [{"job": r.job, "stage": r.stage, "status": r.last_status, "runs": r.runs,
-             "failures": r.failures, "failures_in_a_row": r.failures_in_a_row,
-             "last_started_at": _iso(r.last_started_at),
-             "last_finished_at": _iso(r.last_finished_at), "last_seconds": r.last_seconds,
-             "summary": r.last_summary, "error": r.last_error,
-             "retry_after": _iso(r.retry_after)}
-            for r in rows if r.job != HEARTBEAT]
-    return {"daemon": {"running": running, "worker": beat.worker if beat else None,
-                       "started_at": _iso(beat.last_started_at) if beat else None,
-                       "heartbeat_at": _iso(beat.last_finished_at) if beat else None},
-            "jobs": jobs, "queues": depth, "next_runs": next_runs(app)}
+        beat = next((r for r in rows if r.job == HEARTBEAT), None)
+        running = bool(beat and beat.last_status == "running" and beat.last_finished_at
+                       and now - beat.last_finished_at < STALE_AFTER)
+        daemon = {"running": running, "worker": beat.worker if beat else None,
+                  "started_at": _iso(beat.last_started_at) if beat else None,
+                  "heartbeat_at": _iso(beat.last_finished_at) if beat else None}
+        jobs = [{"job": r.job, "stage": r.stage, "status": r.last_status, "runs": r.runs,
+                 "failures": r.failures, "failures_in_a_row": r.failures_in_a_row,
+                 "last_started_at": _iso(r.last_started_at),
+                 "last_finished_at": _iso(r.last_finished_at), "last_seconds": r.last_seconds,
+                 "summary": r.last_summary, "error": r.last_error,
+                 "retry_after": _iso(r.retry_after)}
+                for r in rows if r.job != HEARTBEAT]
+    return {"daemon": daemon, "jobs": jobs, "queues": depth, "next_runs": next_runs(app)}
 
 
 def next_runs(app: App) -> dict[str, str | None]:
