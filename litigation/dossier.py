@@ -44,14 +44,15 @@ from ledger.models import (
     RightsHolder,
     UrlCheck,
 )
+from ledger.urls import url_key
 from litigation.cases import case_facts, get_case, rescore_case
 from litigation.custody import CustodyExtract, extract
 from litigation.errors import DossierError
 from litigation.facts import CaseFacts, DetectionFacts, WorkFacts
 from litigation.manifest import MANIFEST, TOKEN, hash_tree, manifest_bytes
 from litigation.rules import LitigationRules
-from litigation.scoring import assess
-from litigation.timeline import CaseEvent, build_timeline, timeline_csv, works_csv
+from litigation.scoring import Assessment, assess
+from litigation.timeline import CaseEvent, Event, build_timeline, timeline_csv, works_csv
 from litigation.timestamp import TimestampToken
 
 log = logging.getLogger(__name__)
@@ -299,11 +300,7 @@ def _copy_evidence(session: Session, evidence: EvidenceStore, facts: CaseFacts, 
 
 def _copy_checks(session: Session, evidence: EvidenceStore, facts: CaseFacts, staging: Path,
                  built: _Built) -> None:
-    keys = {hashlib.sha256(i.url.encode()).hexdigest() for n in facts.notices for i in n.items}
-    if not keys:
-        return
-    for check in session.execute(select(UrlCheck).where(UrlCheck.url_key.in_(sorted(keys)))
-                                 .order_by(UrlCheck.id)).scalars():
+    for check in _url_checks(session, facts):
         if not check.warc_file or check.warc_offset is None or not check.warc_length:
             continue
         location = WarcLocation(check.warc_file, check.warc_offset, check.warc_length)
@@ -319,6 +316,15 @@ def _copy_checks(session: Session, evidence: EvidenceStore, facts: CaseFacts, st
             "checked_at": canonical_time(check.checked_at), "http_status": check.http_status,
             "source": check.warc_file, "offset": check.warc_offset,
             "length": check.warc_length, "record_id": check.warc_record_id})
+
+
+def _url_checks(session: Session, facts: CaseFacts) -> list[UrlCheck]:
+    """The removal re-checks of the case's noticed URLs."""
+    keys = sorted({url_key(i.url) for n in facts.notices for i in n.items})
+    if not keys:
+        return []
+    return list(session.execute(select(UrlCheck).where(UrlCheck.url_key.in_(keys))
+                                .order_by(UrlCheck.id)).scalars())
 
 
 def _draw_pictures(facts: CaseFacts, staging: Path, options: DossierOptions,
@@ -370,9 +376,7 @@ def _write_notices(facts: CaseFacts, staging: Path, built: _Built) -> None:
 def _custody(session: Session, case: Case, facts: CaseFacts) -> CustodyExtract:
     merged = session.execute(select(Case.id).where(Case.merged_into_id == case.id)).scalars()
     notices = [n.notice_id for n in facts.notices]
-    keys = {hashlib.sha256(i.url.encode()).hexdigest() for n in facts.notices for i in n.items}
-    checks = session.execute(select(UrlCheck.id).where(
-        UrlCheck.url_key.in_(sorted(keys)))).scalars().all() if keys else []
+    checks = [check.id for check in _url_checks(session, facts)]
     return extract(session, case.holder_id, {
         "case": [case.id, *merged], "holder": [case.holder_id],
         "detection": [d.detection_id for d in facts.detections],
@@ -400,7 +404,8 @@ def _case_events(custody: CustodyExtract) -> list[CaseEvent]:
 
 
 def _report_context(session: Session, case: Case, holder: RightsHolder, facts: CaseFacts,
-                    assessment: Any, timeline: Any, built: _Built, exported_at: str,
+                    assessment: Assessment, timeline: list[Event], built: _Built,
+                    exported_at: str,
                     actor: str, options: DossierOptions) -> dict[str, Any]:
     seen = [d.fetched_at for d in facts.detections]
     statuses: dict[str, int] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from ledger.models import CaseTrack
@@ -285,7 +285,3 @@ def assess(facts: CaseFacts, rules: LitigationRules, today: date) -> Assessment:
                       damages=_damages(track, counted, willful), works=tuple(works),
                       deadline=deadline, willfulness_signals=willful)
 
-
-def first_last(facts: CaseFacts) -> tuple[datetime | None, datetime | None]:
-    seen = [d.fetched_at for d in facts.detections]
-    return (min(seen), max(seen)) if seen else (None, None)

@@ -26,7 +26,6 @@ passes :class:`FollowUpRules`.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +44,7 @@ from ledger.models import (
     NoticeStatus,
     UrlCheck,
 )
+from ledger.urls import url_key
 
 GONE_STATUSES = frozenset({404, 410, 451})
 REMINDER_KIND = "reminder"  # delivery_attempts.kind of a notice's reminder
@@ -67,11 +67,6 @@ class FollowUpReport:
     still_pending: int = 0  # notices to be re-checked again before their deadline
     inconclusive_urls: int = 0
     reminders_due: int = 0  # notices this run marked for their reminder (the outbox sends it)
-
-
-def url_key(url: str) -> str:
-    """The key the crawler files a URL's checks under (``url_checks.url_key``)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 def _due(session: Session, now: datetime, holder_id: int | None) -> list[Notice]:

@@ -31,14 +31,11 @@ from ledger.models import (
     UrlCheck,
     UrlState,
 )
+from ledger.urls import url_key
 
 # Kept in the crawl's stats so an operator (and the tests) can see what was refused and why.
 MAX_LISTED_PROBLEMS = 200
 PAGE_BATCH = 200  # page states written per transaction
-
-
-def url_key(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from monitor.app import App
 from monitor.identify_stage import IdentifyStage
 from monitor.litigation_stage import refresh
 from monitor.takedown_stage import outbox, prepare_notices
+from takedown.followup import due_rechecks
 
 log = logging.getLogger(__name__)
 _TAIL = 800  # characters of a child's stderr kept with a failure
@@ -139,8 +140,6 @@ def _takedown(runtime: Runtime, _target: str | None) -> dict[str, Any]:
 
 
 def _recheck(runtime: Runtime, _target: str | None) -> dict[str, Any]:
-    from takedown.followup import due_rechecks
-
     app = runtime.app
     with app.ledger.read() as session:
         due = due_rechecks(session, app.clock.now())

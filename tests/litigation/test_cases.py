@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from ledger.clock import FixedClock
 from ledger.db import Ledger
-from ledger.models import AuditEntry, Case, CaseHost, CaseReminder, CaseStatus, CaseTrack
+from ledger.models import (
+    AuditEntry,
+    Case,
+    CaseHost,
+    CaseReminder,
+    CaseStatus,
+    CaseTrack,
+    RightsHolder,
+    Target,
+)
 from litigation.cases import list_cases, refresh_cases
 from litigation.rules import LitigationRules
 from tests.litigation.case_history import CaseStory, build_case_story
@@ -116,15 +125,24 @@ def test_a_second_refresh_with_nothing_new_changes_nothing(
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == entries
 
 
-def test_sites_found_to_share_an_operator_are_merged(ledger: Ledger, clock: FixedClock) -> None:
+def _two_sites(ledger: Ledger, clock: FixedClock, audio: tuple[str, str], ips: tuple[str, str],
+               pages: tuple[str | None, str | None] = (None, None)
+               ) -> tuple[RightsHolder, Target, Target]:
+    """One holder's work found on one.example and two.example (audio URLs and IPs given)."""
     with ledger.write() as session:
         h = LedgerHistory(session, clock)
         holder = h.holder()
         work = h.recording(holder, "Harbour Lights")
-        one = h.target("one", host="one.example")
-        two = h.target("two", host="two.example")
-        h.detection(h.capture(one, "https://one.example/a.mp3", ip="198.51.100.1"), work)
-        h.detection(h.capture(two, "https://two.example/b.mp3", ip="198.51.100.2"), work)
+        sites = (h.target("one", host="one.example"), h.target("two", host="two.example"))
+        for site, url, ip, page in zip(sites, audio, ips, pages, strict=True):
+            h.detection(h.capture(site, url, ip=ip, page_url=page), work)
+        return holder, *sites
+
+
+def test_sites_found_to_share_an_operator_are_merged(ledger: Ledger, clock: FixedClock) -> None:
+    holder, one, two = _two_sites(ledger, clock,
+                                  ("https://one.example/a.mp3", "https://two.example/b.mp3"),
+                                  ("198.51.100.1", "198.51.100.2"))
     with ledger.write() as session:
         first = refresh_cases(session, clock, RULES, actor="test")
     assert len(first.opened) == 2
@@ -151,17 +169,10 @@ def test_sites_found_to_share_an_operator_are_merged(ledger: Ledger, clock: Fixe
 
 
 def test_shared_hosts_never_link_sites(ledger: Ledger, clock: FixedClock) -> None:
-    with ledger.write() as session:
-        h = LedgerHistory(session, clock)
-        holder = h.holder()
-        work = h.recording(holder, "Harbour Lights")
-        one = h.target("one", host="one.example")
-        two = h.target("two", host="two.example")
-        # Both pages embed audio from one CDN.
-        h.detection(h.capture(one, "https://cdn.example/a.mp3", ip="198.51.100.9",
-                              page_url="https://one.example/p"), work)
-        h.detection(h.capture(two, "https://cdn.example/b.mp3", ip="198.51.100.9",
-                              page_url="https://two.example/p"), work)
+    # Both pages embed audio from one CDN.
+    _two_sites(ledger, clock, ("https://cdn.example/a.mp3", "https://cdn.example/b.mp3"),
+               ("198.51.100.9", "198.51.100.9"),
+               ("https://one.example/p", "https://two.example/p"))
     rules = LitigationRules(shared_hosts=frozenset({"cdn.example", "198.51.100.9"}))
     with ledger.write() as session:
         report = refresh_cases(session, clock, rules, actor="test")
