@@ -35,6 +35,8 @@ class _Section(BaseModel):
 class GeneralSettings(_Section):
     home: Path = Field(Path(DEFAULT_HOME), description="Data directory: database, index, evidence.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "text" for people, "json" (one object a line) for a log collector.
+    log_format: Literal["text", "json"] = "text"
 
 
 class DatabaseSettings(_Section):
@@ -85,6 +87,9 @@ class CrawlSettings(_Section):
     warc_file_mb: int = Field(1024, ge=1)
     # Processes identifying captures while `copyguard crawl` runs, then draining; 0: one per core.
     identify_workers: int = Field(0, ge=0, le=64)
+    # Redis (redis://host:6379/0) holding each host's next free request slot, so crawler
+    # processes on every machine keep one host's delay between them; empty: per process.
+    redis_url: str = Field("", pattern=r"^$|^rediss?://")
 
     @property
     def full_user_agent(self) -> str:
@@ -236,6 +241,17 @@ class DaemonSettings(_Section):
     shutdown_timeout_seconds: float = Field(60.0, gt=0)
     # A crawl (a child process) that runs longer than this is stopped.
     crawl_timeout_seconds: float = Field(4 * 3600.0, gt=0)
+    # Stages the daemon leaves to ``copyguard worker`` processes: it only queues their runs
+    # (identify workers take captures as they come); the daemon runs every other stage itself.
+    worker_stages: tuple[Literal["crawl", "identify", "takedown", "recheck", "cases",
+                                 "digest"], ...] = ()
+    # How long a claim lasts: a worker's on a queued run (renewed while it works), and an
+    # identify process's on a capture (not renewed: longer than decoding and matching take).
+    # Work a process held when it died is taken up by another after this.
+    worker_lease_seconds: float = Field(300.0, ge=10)
+    # host:port of the daemon's (and each worker's) /healthz and /metrics; empty: none.
+    # Port 0 takes a free port (logged at start).
+    ops_listen: str = Field("127.0.0.1:9464", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$")
 
 
 class Settings(_Section):
@@ -260,6 +276,15 @@ class Settings(_Section):
             raise ValueError('[matching] index = "database" needs a PostgreSQL [database] url '
                              f"(not {self.database_url.split(':', 1)[0]}); "
                              'with SQLite keep index = "local"')
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_decoding(self) -> Settings:
+        if self.daemon.worker_lease_seconds <= self.decoding.timeout_seconds:
+            raise ValueError(
+                f"[daemon] worker_lease_seconds ({self.daemon.worker_lease_seconds:g}) must be "
+                f"longer than [decoding] timeout_seconds ({self.decoding.timeout_seconds:g}): "
+                "a capture's claim would run out while it is still being decoded")
         return self
 
     @model_validator(mode="after")

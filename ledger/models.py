@@ -717,3 +717,33 @@ class StageRun(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime())  # backoff: not before
     worker: Mapped[str | None] = mapped_column(String(200))
+
+
+class StageRequestStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class StageRequest(Base):
+    """A scheduled run of a stage that the daemon left to ``copyguard worker`` processes
+    (``daemon.worker_stages``): the leader queues it when it is due, one worker claims it
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under a lease it renews while it works, so a
+    worker that dies leaves the run to another once the lease runs out."""
+
+    __tablename__ = "stage_requests"
+    __table_args__ = (Index("ix_stage_requests_stage_status", "stage", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(200))  # as in stage_runs: "takedown", "crawl:blog"
+    stage: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, a dead worker's included
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)

@@ -3,8 +3,6 @@ under ``monitor/commands``."""
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +26,8 @@ from monitor.commands import (
     targets_cmd,
 )
 from monitor.console import fail
+from monitor.lifeline import die_with_parent
+from monitor.logformat import configure_logging
 
 app = typer.Typer(
     name="copyguard",
@@ -74,6 +74,7 @@ app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)
 app.command("daemon")(daemon_cmd.daemon)
 app.command("status")(daemon_cmd.status)
+app.command("worker")(daemon_cmd.worker)
 
 
 @app.callback()
@@ -84,14 +85,12 @@ def _root(
         dir_okay=False)] = None,
 ) -> None:
     """Copyright-enforcement monitoring for music rights-holders."""
+    die_with_parent()  # a no-op unless a daemon or worker started this process
     try:
         settings = load_settings(config)
     except ConfigError as exc:
         fail(str(exc), code=2)
-    logging.basicConfig(level=settings.general.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.general.log_level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine
+    configure_logging(settings.general.log_level, settings.general.log_format)
     built = build_app(settings)
     ctx.obj = built
     ctx.call_on_close(built.close)

@@ -15,7 +15,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,19 +26,21 @@ from sqlalchemy import func, select
 from config import Settings
 from fingerprints import DecodeError, Match, Matcher, decode_file
 from ledger import audit
+from ledger.claims import claimant_gone, worker_name
 from ledger.clock import Clock
 from ledger.db import Ledger, open_ledger
 from ledger.evidence import EvidenceStore
 from ledger.models import Capture, Detection, DetectionStatus, IdentifyStatus, Recording
 from monitor.app import build_app
+from monitor.lifeline import die_with_parent
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 3
 CANDIDATES = 5  # recordings considered per capture (a mix may hold several)
 IDLE_POLL_SECONDS = 0.2  # how soon a waiting worker looks again; doubles while idle
 MAX_IDLE_POLL_SECONDS = 2.0
+RECLAIM_SECONDS = 10.0  # how often a waiting worker looks for captures of dead processes
 
 
 STOP_SECONDS = 30.0  # how long a worker may take to finish the capture in hand when stopped
@@ -47,10 +48,6 @@ STOP_SECONDS = 30.0  # how long a worker may take to finish the capture in hand 
 
 class EventLike(Protocol):
     def is_set(self) -> bool: ...
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -79,6 +76,8 @@ class IdentifyStage:
         self._matcher: Matcher | None = None
         self.evidence, self.actor = evidence, actor
         self.worker = worker or worker_name()
+        # Longer than decoding and matching one capture can take: a claim is not renewed.
+        self.lease = timedelta(seconds=settings.daemon.worker_lease_seconds)
 
     @property
     def matcher(self) -> Matcher:
@@ -97,6 +96,8 @@ class IdentifyStage:
         ends the run with the capture in hand finished, never half-done."""
         report = IdentifyReport()
         idle = IDLE_POLL_SECONDS
+        self.release_dead_claims()
+        reclaimed_at = time.monotonic()
         while (limit is None or report.captures < limit) and not (stop and stop()):
             claimed = self._claim() if self._any_pending() else None
             if claimed is None:
@@ -104,6 +105,9 @@ class IdentifyStage:
                     if self._any_pending():  # written just before the crawl said it was done
                         continue
                     break
+                if time.monotonic() - reclaimed_at > RECLAIM_SECONDS:
+                    self.release_dead_claims()
+                    reclaimed_at = time.monotonic()
                 time.sleep(idle)
                 idle = min(idle * 2, MAX_IDLE_POLL_SECONDS)
                 continue
@@ -121,6 +125,32 @@ class IdentifyStage:
             if on_progress is not None:
                 on_progress(report)
         return report
+
+    def release_dead_claims(self) -> int:
+        """Give back captures held by processes of this host that are gone (a daemon or worker
+        killed with -9): pending again at once instead of when their lease runs out."""
+        now = self.clock.now()
+        with self.ledger.write() as session:
+            held = [c for c in session.execute(select(Capture).where(
+                Capture.identify_status == IdentifyStatus.PENDING,
+                Capture.lease_until > now)).scalars() if claimant_gone(c.claimed_by)]
+            for capture in held:
+                log.info("capture %d: its claimant %s is gone; taken up again", capture.id,
+                         capture.claimed_by)
+                capture.claimed_by, capture.lease_until = None, None
+        return len(held)
+
+    def release_own_claims(self) -> int:
+        """Give back the captures this worker holds (after its run broke off, e.g. the
+        database went away mid-capture): they are pending again at once, not when the lease
+        runs out. The number given back."""
+        with self.ledger.write() as session:
+            held = list(session.execute(select(Capture).where(
+                Capture.claimed_by == self.worker,
+                Capture.identify_status == IdentifyStatus.PENDING)).scalars())
+            for capture in held:
+                capture.claimed_by, capture.lease_until = None, None
+        return len(held)
 
     def _any_pending(self) -> bool:
         """A read, so that waiting for work does not take SQLite's write lock from the crawl."""
@@ -146,7 +176,7 @@ class IdentifyStage:
                     return None
                 capture.attempts += 1
                 if capture.attempts <= MAX_ATTEMPTS:
-                    capture.claimed_by, capture.lease_until = self.worker, now + LEASE
+                    capture.claimed_by, capture.lease_until = self.worker, now + self.lease
                     return capture.id, capture.sha256
                 # It took its workers down every time (or they were killed): stop trying.
                 capture.identify_status = IdentifyStatus.FAILED
@@ -228,7 +258,8 @@ class IdentifyStage:
             capture.identify_status, capture.error = outcome.status, outcome.error
             capture.audio_seconds, capture.identify_seconds = outcome.seconds, elapsed
             capture.identified_at = self.clock.now()
-            capture.claimed_by, capture.lease_until = None, None
+            # claimed_by stays: the worker that identified it, for an operator's look back.
+            capture.lease_until = None
         return written
 
 
@@ -251,7 +282,8 @@ class IdentifyWorkers:
         self._reports: Any = context.SimpleQueue()
         self._processes = [
             context.Process(target=_worker, name=f"copyguard-identify-{n + 1}", daemon=True,
-                            args=(settings, actor, self._more_coming, self._stop, self._reports))
+                            args=(settings, actor, self._more_coming, self._stop, self._reports,
+                                  os.getpid()))
             for n in range(max(1, count))]
 
     def __enter__(self) -> IdentifyWorkers:
@@ -317,7 +349,8 @@ def _finished(ledger: Ledger) -> int:
 
 
 def _worker(settings: Settings, actor: str, more_coming: EventLike, stop: EventLike,
-            reports: Any) -> None:
+            reports: Any, parent: int) -> None:
+    die_with_parent(parent)  # a crawl killed with -9 takes its identify processes along
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     app = build_app(settings, actor=actor)
     try:

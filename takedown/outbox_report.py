@@ -15,13 +15,12 @@ empty: the rights-holder's own address).
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.settings import TakedownSettings
+from ledger.claims import claimant_gone, worker_name
 from ledger.models import ItemStatus, Notice, RightsHolder
 from takedown.requirements import format_utc
 from takedown.senders import OutgoingNotice
@@ -60,29 +59,9 @@ class DeliveryRules:
         return own if hint is None else max(own, min(hint, self.max_retry_after))
 
 
-def worker_name() -> str:
-    """``host:pid``: what a claim is recorded under, and how a dead claimant is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def claim_interrupted(claimed_by: str | None, lease_until: datetime | None, now: datetime) -> bool:
     """True when a claim's lease has run out or its process on this host is gone."""
-    return lease_until is None or lease_until < now or _claimant_gone(claimed_by)
-
-
-def _claimant_gone(claimed_by: str | None) -> bool:
-    """True when ``claimed_by`` names a process of this host that no longer runs. A pid reused
-    since reads as alive: the lease then decides, which errs only on the late side."""
-    host, _, pid = (claimed_by or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+    return lease_until is None or lease_until < now or claimant_gone(claimed_by)
 
 
 class Outcome:

@@ -57,9 +57,12 @@ def crawl(
             results, detections = _crawl_and_identify(built, chosen, run_crawls)
     summary = [{"target": r.target, "crawl_id": r.crawl_id, "status": r.status,
                 **{k: r.stats.get(k, 0) for k in SUMMARY_KEYS}} for r in results]
+    failed = [r for r in results if r.status == CrawlStatus.FAILED]
     if as_json:
         emit_json({"crawls": summary, "detections": detections,
                    "problems": [p for r in results for p in r.stats.get("problems", [])]})
+        if failed:
+            raise typer.Exit(1)
         return
     table = Table("", *(row["target"] for row in summary))
     table.add_row("status", *(row["status"] for row in summary))
@@ -72,6 +75,11 @@ def crawl(
             console.print(Text(f"{result.target}: {problem['kind']}: {problem['url']} "
                                f"({problem['reason']})", style="yellow"))
     typer.echo(f"{detections} new detection(s); see `copyguard detections list`.")
+    for result in failed:
+        err_console.print(f"[red]{result.target}: the crawl failed: "
+                          f"{result.stats.get('error') or 'see the log'}[/red]")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _crawl_and_identify(built: App, chosen: list[Target],

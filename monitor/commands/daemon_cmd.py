@@ -14,6 +14,9 @@ from monitor.app import App
 from monitor.console import emit_json, fail, user_errors
 from monitor.daemon.run import DaemonError, run_daemon
 from monitor.daemon.status import status as read_status
+from monitor.daemon.worker import WorkerError, run_worker
+
+_STAGES = ("crawl", "identify", "takedown", "recheck", "cases", "digest")
 
 
 def daemon(
@@ -26,13 +29,45 @@ def daemon(
     takedown (draft and send), removal re-checks, the case queue and a daily digest. A failed
     job is retried with backoff; a restart resumes what was pending."""
     built: App = ctx.obj
-    root = ctx.find_root()
-    config = root.params.get("config") if root is not None else None
     with user_errors():
         try:
-            result = run_daemon(built, config=Path(config) if config else None,
-                                standby=standby)
+            result = run_daemon(built, config=_config_path(ctx), standby=standby)
         except DaemonError as exc:
+            fail(str(exc))
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+def _config_path(ctx: typer.Context) -> Path | None:
+    root = ctx.find_root()
+    config = root.params.get("config") if root is not None else None
+    return Path(config) if config else None
+
+
+def worker(
+    ctx: typer.Context,
+    stage: Annotated[str, typer.Option(
+        help=f"The stage to work: {', '.join(_STAGES)}.", show_default=False)],
+    processes: Annotated[int, typer.Option(
+        min=1, max=64, help="Identify processes in this worker (identify only).")] = 1,
+    ops_listen: Annotated[str, typer.Option(
+        help="host:port for this worker's /healthz and /metrics (port 0: any free one); "
+             "default: none.")] = "",
+) -> None:
+    """Work one stage until SIGTERM or Ctrl-C, beside the daemon and other workers on the same
+    ledger: identify takes pending captures as they come; the other stages run what the daemon
+    queued for workers (daemon.worker_stages), one claimed run at a time."""
+    built: App = ctx.obj
+    if stage not in _STAGES:
+        fail(f"no stage {stage!r}; one of {', '.join(_STAGES)}", code=2)
+    if processes > 1 and stage != "identify":
+        fail("--processes is for --stage identify; run more workers for more of the others",
+             code=2)
+    with user_errors():
+        try:
+            result = run_worker(built, stage, config=_config_path(ctx), processes=processes,
+                                ops_listen=ops_listen)
+        except WorkerError as exc:
             fail(str(exc))
     if not result.clean:
         raise typer.Exit(1)
@@ -73,7 +108,18 @@ def _print(info: dict[str, Any]) -> None:
             job["retry_after"] or info["next_runs"].get(job["job"]) or "",
             Text(detail or "", overflow="fold"))
     out.print(table)
+    if info["workers"]:
+        workers = Table("worker", "stage", "state", "started", "heartbeat", "summary")
+        for w in info["workers"]:
+            workers.add_row(w["worker"], w["stage"], Text(
+                "running" if w["running"] else "gone", style="" if w["running"] else "yellow"),
+                w["started_at"] or "", w["heartbeat_at"] or "",
+                ", ".join(f"{k} {v}" for k, v in (w["summary"] or {}).items()))
+        out.print(workers)
     queues = info["queues"]
     for name in ("captures", "detections", "notices", "cases"):
         counts = ", ".join(f"{n} {state}" for state, n in sorted(queues[name].items()))
         out.print(f"{name}: {counts or 'none'}")
+    for stage, counts in sorted(queues["queued_runs"].items()):
+        out.print(f"runs waiting for {stage} workers: "
+                  + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))

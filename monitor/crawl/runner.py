@@ -26,6 +26,7 @@ from ledger.db import Ledger
 from ledger.evidence import EvidenceStore
 from ledger.models import CrawlStatus, Target
 from monitor.crawl.guard import allow_private_hosts
+from monitor.crawl.host_slots import UNREACHABLE
 from monitor.crawl.ledger_sink import LedgerSink, RevisitPolicy
 from monitor.crawl.netguard import NetworkPolicy
 from monitor.crawl.spider import CrawlPlan, TargetSpider
@@ -57,7 +58,11 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
             # process_response runs from high to low: see the response before RetryMiddleware.
             "monitor.crawl.guard.RetryAfterMiddleware": 560,
             "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+            # Last before the downloader, so nothing holds a request after its slot (off
+            # unless COPYGUARD_REDIS_URL is set).
+            "monitor.crawl.host_slots.SharedHostDelayMiddleware": 990,
         },
+        "COPYGUARD_REDIS_URL": crawl.redis_url,
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
         "DOWNLOAD_MAXSIZE": int(max(crawl.max_audio_mb, crawl.max_page_mb) * _MIB),
         "DOWNLOAD_WARNSIZE": 0,
@@ -80,6 +85,9 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "LOG_ENABLED": False,  # Scrapy's records go through our logging set-up
         "STATS_DUMP": False,
         "REMOTE_CONTROL_ENABLED": False,
+        # Shared host slots: a random delay drawn after the reservation could push a request
+        # into another process's slot (monitor/crawl/host_slots.py).
+        **({"DOWNLOAD_DELAY_JITTER": 0.0} if crawl.redis_url else {}),
     }
 
 
@@ -176,7 +184,10 @@ def run_crawls(settings: Settings, ledger: Ledger, clock: Clock, targets: list[T
     results = []
     for sink in sinks:
         reason = closes.reasons.get(sink.target_name, "shutdown")
-        status = CrawlStatus.FINISHED if reason == "finished" else CrawlStatus.INTERRUPTED
-        stats = sink.finish(status, None if reason == "finished" else f"stopped: {reason}")
+        status = (CrawlStatus.FINISHED if reason == "finished"
+                  else CrawlStatus.FAILED if reason.startswith(UNREACHABLE)
+                  else CrawlStatus.INTERRUPTED)
+        stats = sink.finish(status, None if reason == "finished" else
+                            reason if status == CrawlStatus.FAILED else f"stopped: {reason}")
         results.append(CrawlResult(sink.target_name, sink.crawl_id, status, stats))
     return results

@@ -29,9 +29,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ledger.claims import worker_name
 from ledger.models import StageRun
 from monitor.app import App
+from monitor.daemon import requests
+from monitor.daemon.metrics import observe_stage
 from monitor.identify_stage import IdentifyStage
+from monitor.lifeline import child_env
 from monitor.litigation_stage import refresh
 from monitor.takedown_stage import outbox, prepare_notices
 from takedown.followup import due_rechecks
@@ -81,7 +85,7 @@ def _child(runtime: Runtime, args: list[str], timeout: float) -> dict[str, Any]:
     """Run ``copyguard ARGS --json`` as a child; its JSON answer, or StageFailed."""
     command = [sys.executable, "-m", "monitor",
                *(["--config", str(runtime.config)] if runtime.config else []), *args]
-    env = {**os.environ, "COPYGUARD_HOME": str(runtime.app.settings.home)}
+    env = child_env({**os.environ, "COPYGUARD_HOME": str(runtime.app.settings.home)})
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as child:
         with runtime.lock:
@@ -184,13 +188,39 @@ def job_id(stage: str, target: str | None = None) -> str:
 
 
 def run(stage: str, target: str | None = None) -> None:
-    """One scheduled run of ``stage`` (for ``target``), recorded; never raises."""
+    """One scheduled run of ``stage`` (for ``target``): run here and recorded, or, for a stage
+    in ``daemon.worker_stages``, queued for a worker. Never raises."""
     runtime = _runtime
     if runtime is None:
         log.error("job %s ran outside a daemon; skipped", job_id(stage, target))
         return
     if runtime.stop.is_set():
         return
+    if stage in runtime.app.settings.daemon.worker_stages:
+        _queue(runtime, stage, target)
+    else:
+        record_run(runtime, stage, target)
+
+
+def _queue(runtime: Runtime, stage: str, target: str | None) -> None:
+    if stage == "identify":
+        return  # identify workers take captures as they come: nothing to queue
+    app, job = runtime.app, job_id(stage, target)
+    now = app.clock.now()
+    with app.ledger.write() as session:
+        row = session.get(StageRun, job)
+        if row is not None and row.retry_after is not None and row.retry_after > now:
+            log.debug("%s: backing off until %s", job, row.retry_after.isoformat())
+            return
+        queued = requests.enqueue(session, job=job, stage=stage, target=target, now=now)
+    log.debug("%s: %s", job, "queued for a worker" if queued else "a run waits already")
+
+
+def record_run(runtime: Runtime, stage: str, target: str | None, *,
+               backoff: bool = True) -> str | None:
+    """Run ``stage`` here and record it in ``stage_runs``; the error, or None. With
+    ``backoff``, a job still waiting after a failure is skipped (a worker runs what the
+    leader queued, which already waited)."""
     app, job = runtime.app, job_id(stage, target)
     daemon = app.settings.daemon
     now = app.clock.now()
@@ -199,9 +229,9 @@ def run(stage: str, target: str | None = None) -> None:
         if row is None:
             row = StageRun(job=job, stage=stage, runs=0, failures=0, failures_in_a_row=0)
             session.add(row)
-        if row.retry_after is not None and row.retry_after > now:
+        if backoff and row.retry_after is not None and row.retry_after > now:
             log.debug("%s: backing off until %s", job, row.retry_after.isoformat())
-            return
+            return None
         row.last_started_at, row.last_status, row.worker = now, "running", worker_name()
     started = time.monotonic()
     try:
@@ -211,13 +241,18 @@ def run(stage: str, target: str | None = None) -> None:
         log.exception("%s failed", job)
         summary, error = None, f"{type(exc).__name__}: {exc}"[:4000]
     seconds = time.monotonic() - started
+    observe_stage(stage, seconds, ok=error is None)
     with app.ledger.write() as session:
         row = session.get(StageRun, job)
         assert row is not None
         row.runs += 1
         row.last_finished_at, row.last_seconds = app.clock.now(), round(seconds, 3)
+        row.worker = worker_name()
         if error is None:
-            row.last_status, row.last_summary, row.last_error = "ok", summary, None
+            # A crawl cut short by a stop is resumed at the next start (resume_interrupted).
+            interrupted = (summary or {}).get("status") == "interrupted"
+            row.last_status = "interrupted" if interrupted else "ok"
+            row.last_summary, row.last_error = summary, None
             row.failures_in_a_row, row.retry_after = 0, None
             log.info("%s done in %.1f s: %s", job, seconds, summary)
         else:
@@ -229,7 +264,5 @@ def run(stage: str, target: str | None = None) -> None:
             row.retry_after = app.clock.now() + timedelta(seconds=wait)
             log.warning("%s failed (%d in a row); next try not before %s", job,
                         row.failures_in_a_row, row.retry_after.isoformat())
+    return error
 
-
-def worker_name() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"

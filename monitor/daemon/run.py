@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -20,10 +21,12 @@ from ledger.models import StageRun
 from monitor.app import App
 from monitor.daemon import jobs
 from monitor.daemon.leader import LeaderLock
-from monitor.daemon.scheduler import build_scheduler, sync_jobs
+from monitor.daemon.ops import Tick, serve_ops
+from monitor.daemon.scheduler import build_scheduler, resume_interrupted, sync_jobs
 from monitor.daemon.status import HEARTBEAT, HEARTBEAT_SECONDS
 
 log = logging.getLogger(__name__)
+LEADER_CHECK_SECONDS = 5.0  # how soon a daemon notices it lost the lead (or the database)
 
 
 class DaemonError(Exception):
@@ -63,6 +66,16 @@ def run_daemon(app: App, *, config: Path | None = None, standby: bool = False,
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
     app.sync_targets()
+    tick = Tick()
+    ops = serve_ops(app, app.settings.daemon.ops_listen, role="daemon", tick=tick)
+    try:
+        return _lead_or_wait(app, runtime, standby, tick)
+    finally:
+        if ops is not None:
+            ops.stop()
+
+
+def _lead_or_wait(app: App, runtime: jobs.Runtime, standby: bool, tick: Tick) -> DaemonResult:
     lock = LeaderLock(app.ledger.engine, app.settings.home)
     if not lock.try_acquire():
         if not standby:
@@ -70,25 +83,56 @@ def run_daemon(app: App, *, config: Path | None = None, standby: bool = False,
                               f"{lock.holder()}); run one scheduler per ledger, or start this "
                               "one with --standby to take over when it stops")
         log.info("standby: another daemon leads; waiting to take over")
-        if not lock.wait(runtime.stop):
+        if not lock.wait(runtime.stop, on_poll=tick):
             return DaemonResult(clean=True)
     scheduler = build_scheduler(app)
     jobs.bind(runtime)
     try:
         scheduler.start(paused=True)
         sync_jobs(scheduler, app)
+        resume_interrupted(scheduler, app)
         scheduler.resume()
         _beat(app, started=True)
         log.info("daemon running (%s); SIGTERM or Ctrl-C stops it", jobs.worker_name())
-        while not runtime.stop.wait(HEARTBEAT_SECONDS):
-            _beat(app)
-        return DaemonResult(clean=_shutdown(scheduler, runtime))
+        led = _lead(app, lock, runtime, tick)
+        clean = _shutdown(scheduler, runtime)
+        return DaemonResult(clean=clean and led)
     finally:
         jobs.bind(None)
         try:
             _beat(app, stopped=True)
+        except Exception:
+            log.warning("could not record the daemon's stop (the database is away)")
         finally:
             lock.release()
+
+
+def _lead(app: App, lock: LeaderLock, runtime: jobs.Runtime, tick: Tick) -> bool:
+    """The main loop: a heartbeat, and a look every few seconds that this daemon still leads
+    (False when another daemon took over while the database was out of reach). A database
+    that is away is waited out: the jobs fail and back off meanwhile, APScheduler retries its
+    job store, and the heartbeat resumes when the database is back."""
+    last_beat, away = time.monotonic(), False
+    while not runtime.stop.wait(LEADER_CHECK_SECONDS):
+        tick()
+        try:
+            if not lock.still_held():
+                log.error("another daemon leads this ledger now (its lock was taken while this "
+                          "one could not reach the database): stopping")
+                runtime.stop.set()
+                return False
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS or away:
+                _beat(app)
+                last_beat = time.monotonic()
+            if away:
+                log.warning("the database answers again")
+            away = False
+        except Exception as exc:  # the database is away: keep going, look again soon
+            if not away:
+                log.error("the database cannot be reached (%s: %s); waiting for it",
+                          type(exc).__name__, str(exc).splitlines()[0][:300])
+            away = True
+    return True
 
 
 def _shutdown(scheduler: object, runtime: jobs.Runtime) -> bool:

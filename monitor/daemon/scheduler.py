@@ -10,7 +10,7 @@ deleted. New jobs run at once.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -19,8 +19,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
 
 from config.schedule import parse_schedule
+from ledger.models import StageRun
 from ledger.targets import list_targets
 from monitor.app import App
 from monitor.daemon.jobs import job_id
@@ -93,3 +95,44 @@ def sync_jobs(scheduler: BackgroundScheduler, app: App) -> dict[str, str]:
     for name, change in sorted(changes.items()):
         log.info("job %s: %s", name, change)
     return changes
+
+
+def resume_interrupted(scheduler: BackgroundScheduler, app: App) -> list[str]:
+    """Jobs the last daemon left half-done run again at once instead of at their next time:
+
+    - a job it was running when it died (``kill -9``, a crash, a power cut) or stopped in the
+      middle (a crawl cut short by SIGTERM): a crawl carries on from its URL state, the other
+      stages take up their pending rows;
+    - a job whose run came due but never started: APScheduler moves a job's next run time on
+      before it hands the run to a thread, so a daemon killed in between loses that run. Such a
+      job has a fire time between its last start and its stored next run.
+
+    Runs left to workers are not marked: their queued runs carry leases of their own."""
+    log = logging.getLogger(__name__)
+    now = app.clock.now()
+    worker_stages = set(app.settings.daemon.worker_stages)
+    resumed: list[str] = []
+    with app.ledger.write() as session:
+        rows = {row.job: row for row in session.execute(select(StageRun)).scalars()}
+        for job in scheduler.get_jobs():
+            row = rows.get(job.id)
+            stage = job.args[0] if job.args else ""
+            if row is not None and row.last_status in ("running", "interrupted") \
+                    and stage not in worker_stages:
+                row.last_status = "interrupted"
+                resumed.append(job.id)
+                log.warning("job %s: interrupted by the last daemon's end; running it again now",
+                            job.id)
+            elif job.next_run_time is not None and job.next_run_time > now:
+                # Every job runs at once when it is added, so one that never started lost
+                # that first run.
+                since = row.last_started_at if row is not None else None
+                due = (job.trigger.get_next_fire_time(None, since + timedelta(seconds=1))
+                       if since is not None else now)
+                if due is not None and due < job.next_run_time:
+                    resumed.append(job.id)
+                    log.warning("job %s: a run came due but never started (the last daemon "
+                                "ended first); running it now", job.id)
+    for name in resumed:
+        scheduler.modify_job(name, next_run_time=now)
+    return resumed

@@ -20,8 +20,10 @@ from ledger.models import (
     StageRun,
 )
 from monitor.app import App
+from monitor.daemon import requests
 
 HEARTBEAT = "daemon"  # the stage_runs row the running daemon touches
+WORKER_STAGE = "worker"  # stage of the rows each `copyguard worker` touches
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 
@@ -39,6 +41,7 @@ def queues(session: Session) -> dict[str, Any]:
         "cases": _counts(session, Case.status, Case.status != CaseStatus.MERGED),
         "captures_pending": int(session.scalar(select(func.count()).select_from(Capture).where(
             Capture.identify_status == IdentifyStatus.PENDING)) or 0),
+        "queued_runs": requests.depth(session),
     }
 
 
@@ -52,8 +55,7 @@ def status(app: App) -> dict[str, Any]:
         rows = list(session.execute(select(StageRun).order_by(StageRun.job)).scalars())
         depth = queues(session)
         beat = next((r for r in rows if r.job == HEARTBEAT), None)
-        running = bool(beat and beat.last_status == "running" and beat.last_finished_at
-                       and now - beat.last_finished_at < STALE_AFTER)
+        running = _alive(beat, now)
         daemon = {"running": running, "worker": beat.worker if beat else None,
                   "started_at": _iso(beat.last_started_at) if beat else None,
                   "heartbeat_at": _iso(beat.last_finished_at) if beat else None}
@@ -63,8 +65,19 @@ def status(app: App) -> dict[str, Any]:
                  "last_finished_at": _iso(r.last_finished_at), "last_seconds": r.last_seconds,
                  "summary": r.last_summary, "error": r.last_error,
                  "retry_after": _iso(r.retry_after)}
-                for r in rows if r.job != HEARTBEAT]
-    return {"daemon": daemon, "jobs": jobs, "queues": depth, "next_runs": next_runs(app)}
+                for r in rows if r.job != HEARTBEAT and r.stage != WORKER_STAGE]
+        workers = [{"worker": r.worker, "stage": r.job.split(":")[1], "running": _alive(r, now),
+                    "started_at": _iso(r.last_started_at),
+                    "heartbeat_at": _iso(r.last_finished_at), "summary": r.last_summary}
+                   for r in rows if r.stage == WORKER_STAGE]
+    return {"daemon": daemon, "jobs": jobs, "workers": workers, "queues": depth,
+            "next_runs": next_runs(app)}
+
+
+def _alive(row: StageRun | None, now: datetime) -> bool:
+    """A heartbeat row of a process that says it runs and has beaten lately."""
+    return bool(row and row.last_status == "running" and row.last_finished_at
+                and now - row.last_finished_at < STALE_AFTER)
 
 
 def next_runs(app: App) -> dict[str, str | None]:

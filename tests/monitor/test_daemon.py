@@ -6,10 +6,8 @@ of starting over. In-process: a failing job backs off and the other jobs go on."
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,52 +20,16 @@ from ledger.models import StageRun
 from monitor.app import build_app
 from monitor.daemon import jobs
 from monitor.demo_site import NOTICE_FORM_PATH, DemoServer, DemoSite
-from tests.monitor.conftest import Cli, make_cli
-
-FAST = {
-    "COPYGUARD_CRAWL__MAX_AUDIO_MB": "2", "COPYGUARD_CRAWL__DEFAULT_DELAY_SECONDS": "0",
-    "COPYGUARD_TAKEDOWN__BATCH_WINDOW_HOURS": "0",
-    "COPYGUARD_TAKEDOWN__MIN_INTERVAL_PER_RECIPIENT_SECONDS": "0",
-    "COPYGUARD_TAKEDOWN__FAIR_USE_REVIEW_SECONDS": "10",
-    "COPYGUARD_DAEMON__IDENTIFY_EVERY_SECONDS": "5",
-    "COPYGUARD_DAEMON__TAKEDOWN_EVERY_SECONDS": "5",
-    "COPYGUARD_DAEMON__CASES_EVERY_SECONDS": "5",
-    "COPYGUARD_DAEMON__SHUTDOWN_TIMEOUT_SECONDS": "30",
-}
-
-
-def _start(cli: Cli, log: Path) -> subprocess.Popen[str]:
-    with log.open("a") as stderr:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "monitor", "daemon"], env=cli.env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-
-
-def _status(cli: Cli) -> dict[str, Any]:
-    return dict(json.loads(cli("status", "--json").stdout))
-
-
-def _wait_for(cli: Cli, daemon: subprocess.Popen[str], log: Path, done: Any,
-              seconds: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert daemon.poll() is None, log.read_text()[-3000:]
-        info = _status(cli)
-        if done(info):
-            return info
-        time.sleep(1.0)
-    raise AssertionError(f"timed out: {json.dumps(_status(cli))[:3000]}\n"
-                         f"{log.read_text()[-3000:]}")
-
-
-def _job(info: dict[str, Any], name: str) -> dict[str, Any]:
-    return next((j for j in info["jobs"] if j["job"] == name), {})
-
-
-def _stop(daemon: subprocess.Popen[str]) -> tuple[int, float]:
-    started = time.monotonic()
-    daemon.send_signal(signal.SIGTERM)
-    code = daemon.wait(timeout=60)
-    return code, time.monotonic() - started
+from tests.monitor.conftest import make_cli
+from tests.monitor.daemon_tools import (
+    FAST,
+    add_demo_holder,
+    job_of,
+    start_daemon,
+    status_of,
+    stop_daemon,
+    wait_for,
+)
 
 
 @pytest.mark.slow
@@ -75,29 +37,28 @@ def test_the_daemon_runs_the_pipeline_stops_on_sigterm_and_resumes(
         demo_site: DemoSite, demo_catalog: Path, tmp_path: Path) -> None:
     cli = make_cli(tmp_path / "home")
     cli.env.update(FAST)
-    cli("holders", "add", "Demo Records", "--email", "legal@demo.example", "--address",
-        "1 Demo Street, Springfield", "--phone", "+1 555 0100", "--signatory", "Jane Roe",
-        "--signatory-title", "Head of Legal Affairs", "--notice-policy", "auto")
-    cli("catalog", "import", str(demo_catalog), "--holder", "Demo Records")
+    add_demo_holder(cli, demo_catalog)
     log = tmp_path / "daemon.log"
     with DemoServer(demo_site) as server:
         server.honour_notices = False
         cli("targets", "add", server.url("/"), "--name", "demo", "--allow-private",
             "--depth", "4", "--max-pages", "40", "--schedule", "every 1h",
             "--notice-form-url", server.url(NOTICE_FORM_PATH))
-        daemon = _start(cli, log)
+        daemon = start_daemon(cli, log)
         try:
-            info = _wait_for(cli, daemon, log, lambda i: (
-                _job(i, "crawl:demo").get("status") == "ok"
+            info = wait_for(cli, daemon, log, lambda i: (
+                job_of(i, "crawl:demo").get("status") == "ok"
                 and i["queues"]["captures_pending"] == 0
                 and i["queues"]["notices"].get("sent", 0) >= 1
-                and _job(i, "cases").get("summary", {}) and i["queues"]["cases"]))
+                and not i["queues"]["detections"].get("new")
+                and not any(i["queues"]["notices"].get(s) for s in ("draft", "queued"))
+                and job_of(i, "cases").get("summary", {}) and i["queues"]["cases"]))
             assert info["daemon"]["running"]
             second = subprocess.run([sys.executable, "-m", "monitor", "daemon"], env=cli.env,
                                     capture_output=True, text=True, timeout=60)
             assert second.returncode == 1 and "another daemon leads" in second.stderr
         finally:
-            code, seconds = _stop(daemon)
+            code, seconds = stop_daemon(daemon)
         assert code == 0 and seconds < 30, log.read_text()[-3000:]
         detections = cli.json_lines("detections", "list", "--json")
         notices = cli.json_lines("notices", "list", "--json")
@@ -107,24 +68,24 @@ def test_the_daemon_runs_the_pipeline_stops_on_sigterm_and_resumes(
         noticed = [item["detection_id"] for n in notices for item in json.loads(
             cli("notices", "show", str(n["id"]), "--json").stdout)["items"]]
         assert sorted(noticed) == sorted(d["id"] for d in detections)
-        stopped = _status(cli)
+        stopped = status_of(cli)
         assert not stopped["daemon"]["running"]
         crawl_next = stopped["next_runs"]["crawl:demo"]
 
         # A restart keeps the stored schedule: the crawl is not due for an hour, so nothing is
         # fetched again, and nothing is identified or sent twice.
-        identified = _job(stopped, "identify")["runs"]
-        daemon = _start(cli, log)
+        identified = job_of(stopped, "identify")["runs"]
+        daemon = start_daemon(cli, log)
         try:
             # Missed runs of identify coalesce into one, at once; the crawl stays an hour away.
-            _wait_for(cli, daemon, log, lambda i: i["daemon"]["running"]
-                      and _job(i, "identify").get("runs", 0) > identified, seconds=90)
+            wait_for(cli, daemon, log, lambda i: i["daemon"]["running"]
+                      and job_of(i, "identify").get("runs", 0) > identified, seconds=90)
         finally:
-            code, _ = _stop(daemon)
+            code, _ = stop_daemon(daemon)
         assert code == 0
-        after = _status(cli)
+        after = status_of(cli)
         assert after["next_runs"]["crawl:demo"] == crawl_next
-        assert _job(after, "crawl:demo")["runs"] == 1
+        assert job_of(after, "crawl:demo")["runs"] == 1
         assert len(cli.json_lines("detections", "list", "--json")) == len(detections)
         assert len(server.notices) == len(notices)
     assert "job crawl:demo: kept" in log.read_text()

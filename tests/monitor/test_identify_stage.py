@@ -25,7 +25,7 @@ from ledger.models import (
     Target,
 )
 from monitor.app import App, build_app
-from monitor.identify_stage import LEASE, IdentifyStage
+from monitor.identify_stage import IdentifyStage
 from tests.monitor.conftest import make_cli
 
 RATE = 22050
@@ -75,12 +75,13 @@ def test_captures_become_detections_once(app: App, clock: FixedClock) -> None:
         with app.ledger.write() as session:
             held = session.get(Capture, ids["broken.mp3"])
             assert held is not None
-            held.claimed_by, held.lease_until = "elsewhere:1", clock.now() + LEASE
+            lease = timedelta(seconds=app.settings.daemon.worker_lease_seconds)
+            held.claimed_by, held.lease_until = "elsewhere:1", clock.now() + lease
         stage = IdentifyStage(app.settings, app.ledger, clock, app.matcher, evidence,
                               actor="test")
         report = stage.run()
         assert (report.captures, report.detections, report.reused) == (3, 2, 1)
-        clock.advance(LEASE + timedelta(seconds=1))  # the other worker died: its lease expires
+        clock.advance(lease + timedelta(seconds=1))  # the other worker died: its lease expires
         report = stage.run()
         assert (report.captures, report.failed) == (1, 1)
         assert stage.run().captures == 0  # nothing left: running again does nothing
