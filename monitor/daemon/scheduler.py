@@ -10,7 +10,7 @@ deleted. New jobs run at once.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -123,16 +123,29 @@ def resume_interrupted(scheduler: BackgroundScheduler, app: App) -> list[str]:
                 resumed.append(job.id)
                 log.warning("job %s: interrupted by the last daemon's end; running it again now",
                             job.id)
-            elif job.next_run_time is not None and job.next_run_time > now:
-                # Every job runs at once when it is added, so one that never started lost
-                # that first run.
-                since = row.last_started_at if row is not None else None
-                due = (job.trigger.get_next_fire_time(None, since + timedelta(seconds=1))
-                       if since is not None else now)
-                if due is not None and due < job.next_run_time:
-                    resumed.append(job.id)
-                    log.warning("job %s: a run came due but never started (the last daemon "
-                                "ended first); running it now", job.id)
+            elif job.next_run_time is not None and job.next_run_time > now and _lost_run(
+                    job.trigger, job.next_run_time,
+                    row.last_started_at if row is not None else None):
+                resumed.append(job.id)
+                log.warning("job %s: a run came due but never started (the last daemon "
+                            "ended first); running it now", job.id)
     for name in resumed:
         scheduler.modify_job(name, next_run_time=now)
     return resumed
+
+
+# A run's recorded start lags its fire time by the executor's pickup: never a whole second.
+_START_SLACK = timedelta(seconds=1)
+
+
+def _lost_run(trigger: BaseTrigger, next_run: datetime, since: datetime | None) -> bool:
+    """Whether a fire time before ``next_run`` came after the last start ``since``. Every job
+    runs at once when it is added, so one that never started lost that first run."""
+    if since is None:
+        return True
+    if isinstance(trigger, IntervalTrigger):
+        # An interval job's times are its first run plus whole intervals, not the trigger's
+        # own start date (the time it was made plus one interval): count back from next_run.
+        return next_run - trigger.interval > since + _START_SLACK
+    due = trigger.get_next_fire_time(None, since + _START_SLACK)
+    return due is not None and due < next_run
