@@ -19,6 +19,7 @@ from ledger.targets import get_target, list_targets
 from monitor.app import App
 from monitor.console import emit_json, err_console, progress_bar, user_errors
 from monitor.identify_stage import IdentifyWorkers
+from monitor.lifeline import started_by_a_copyguard_process
 
 if TYPE_CHECKING:
     from monitor.crawl.runner import CrawlResult
@@ -40,7 +41,8 @@ def crawl(
 
     built: App = ctx.obj
     with user_errors():
-        built.sync_targets()
+        if not started_by_a_copyguard_process():
+            built.sync_targets()
         with built.ledger.read() as session:
             chosen = ([get_target(session, name) for name in targets] if targets
                       else list_targets(session))

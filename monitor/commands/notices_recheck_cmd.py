@@ -16,6 +16,7 @@ from ledger.holders import get_holder
 from ledger.models import Target
 from monitor.app import App
 from monitor.console import emit_json, err_console, user_errors
+from monitor.lifeline import started_by_a_copyguard_process
 from takedown.followup import FollowUpRules, apply_rechecks, due_rechecks
 
 
@@ -30,7 +31,8 @@ def recheck(
 
     built: App = ctx.obj
     with user_errors():
-        built.sync_targets()
+        if not started_by_a_copyguard_process():
+            built.sync_targets()
         with built.ledger.read() as session:
             holder_id = get_holder(session, holder).id if holder else None
             due = due_rechecks(session, built.clock.now(), holder_id=holder_id)

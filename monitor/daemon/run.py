@@ -65,7 +65,6 @@ def run_daemon(app: App, *, config: Path | None = None, standby: bool = False,
 
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-    app.sync_targets()
     tick = Tick()
     ops = serve_ops(app, app.settings.daemon.ops_listen, role="daemon", tick=tick)
     try:
@@ -85,6 +84,9 @@ def _lead_or_wait(app: App, runtime: jobs.Runtime, standby: bool, tick: Tick) ->
         log.info("standby: another daemon leads; waiting to take over")
         if not lock.wait(runtime.stop, on_poll=tick):
             return DaemonResult(clean=True)
+    # Only the leader brings the config file's targets into the ledger: a standby (or a worker
+    # machine) with another file would otherwise fight it over them.
+    app.sync_targets()
     scheduler = build_scheduler(app)
     jobs.bind(runtime)
     try:

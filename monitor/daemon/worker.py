@@ -15,12 +15,14 @@ SIGTERM or SIGINT: the unit in hand is finished (a crawl child stops gracefully)
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +46,7 @@ IDLE_POLL_SECONDS = 0.5  # how soon an idle worker looks for a queued run; doubl
 MAX_IDLE_POLL_SECONDS = 5.0
 RESTART_SECONDS = (1.0, 30.0)  # an identify child that died is restarted after 1 s .. 30 s
 FORGET_WORKERS_AFTER = timedelta(days=1)  # heartbeat rows of workers long gone are dropped
+LIVENESS_SECONDS = 5.0  # how often a busy worker still ticks (its /healthz stays healthy)
 
 
 class WorkerError(Exception):
@@ -144,8 +147,11 @@ def _claim_loop(runtime: jobs.Runtime, stage: str, tick: Tick) -> WorkerResult:
             continue
         idle = IDLE_POLL_SECONDS
         log.info("%s: claimed (attempt %d)", claimed.job, claimed.attempt)
-        with _LeaseKeeper(runtime, claimed.id, lease):
+        beat = functools.partial(_beat, app, stage,
+                                 summary={"runs": result.runs, "running": claimed.job})
+        with _LeaseKeeper(runtime, claimed.id, lease, tick, beat):
             error = _run_claimed(runtime, stage, claimed.target)
+        last_beat = time.monotonic()
         _finish(runtime, claimed, error)
         result.runs += 1
     return result
@@ -175,11 +181,15 @@ def _finish(runtime: jobs.Runtime, claimed: requests.Claim, error: str | None) -
 
 
 class _LeaseKeeper:
-    """Renews a claimed run's lease every third of its length while the run goes on; if the
-    run was taken over (this worker was presumed dead), its crawl child is stopped."""
+    """While a claimed run goes on (a crawl may last hours): keeps the worker's liveness tick
+    and heartbeat going, so /healthz and `status` do not call a busy worker dead, and renews
+    the run's lease every third of its length; if the run was taken over (this worker was
+    presumed dead), its crawl child is stopped."""
 
-    def __init__(self, runtime: jobs.Runtime, claim_id: int, lease: timedelta) -> None:
+    def __init__(self, runtime: jobs.Runtime, claim_id: int, lease: timedelta, tick: Tick,
+                 beat: Callable[[], None]) -> None:
         self.runtime, self.claim_id, self.lease = runtime, claim_id, lease
+        self.tick, self.beat = tick, beat
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
 
@@ -193,7 +203,19 @@ class _LeaseKeeper:
 
     def _renew(self) -> None:
         app = self.runtime.app
-        while not self._done.wait(self.lease.total_seconds() / 3):
+        renew_every = self.lease.total_seconds() / 3
+        renewed = beaten = time.monotonic()
+        while not self._done.wait(min(LIVENESS_SECONDS, renew_every)):
+            self.tick()
+            if time.monotonic() - beaten >= HEARTBEAT_SECONDS:
+                beaten = time.monotonic()
+                try:
+                    self.beat()
+                except Exception:  # the database is away: the next beat tries again
+                    log.warning("could not record the worker's heartbeat", exc_info=True)
+            if time.monotonic() - renewed < renew_every:
+                continue
+            renewed = time.monotonic()
             try:
                 kept = requests.renew(app.ledger, self.claim_id, worker=jobs.worker_name(),
                                       until=app.clock.now() + self.lease)

@@ -221,3 +221,40 @@ def test_a_database_that_stops_and_starts_again_is_waited_out(
     assert "the database cannot be reached" in text and "answers again" in text
     assert "no problems" in cli("audit", "verify").stdout
     app.close()
+
+
+def test_a_worker_busy_with_a_long_run_keeps_beating_and_renewing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crawl may hold a worker for hours: meanwhile its liveness tick, heartbeat and lease
+    go on (else /healthz would answer 503 and `status` call the worker gone)."""
+    from datetime import timedelta
+
+    from monitor.daemon import jobs, requests, worker
+    from monitor.daemon.ops import Tick
+
+    monkeypatch.setattr(worker, "LIVENESS_SECONDS", 0.05)
+    monkeypatch.setattr(worker, "HEARTBEAT_SECONDS", 0.2)
+    app = build_app(load_settings(None, environ={"COPYGUARD_HOME": str(tmp_path / "home")}),
+                    actor="test")
+    lease = timedelta(seconds=0.6)
+    with app.ledger.write() as session:
+        requests.enqueue(session, job="crawl:site", stage="crawl", target="site",
+                         now=app.clock.now())
+    claimed = requests.claim(app.ledger, "crawl", worker=jobs.worker_name(),
+                             now=app.clock.now(), lease=lease)
+    assert claimed is not None
+    ticks, beats = [], []
+
+    class CountingTick(Tick):
+        def __call__(self) -> None:
+            ticks.append(time.monotonic())
+            super().__call__()
+
+    with worker._LeaseKeeper(jobs.Runtime(app=app), claimed.id, lease, CountingTick(),
+                             lambda: beats.append(time.monotonic())):
+        time.sleep(1.5)  # the run in hand, 2.5 leases long
+    assert len(ticks) >= 15 and len(beats) >= 4, (len(ticks), len(beats))
+    # Renewed all along: no other worker could take the run although 1.5 s > the lease.
+    assert requests.claim(app.ledger, "crawl", worker="other:1", now=app.clock.now(),
+                          lease=lease) is None
+    app.close()
