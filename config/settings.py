@@ -96,6 +96,24 @@ class CrawlSettings(_Section):
         return self.user_agent.replace("{contact}", self.contact_url)
 
 
+class EvidenceSettings(_Section):
+    # S3-compatible object storage (http://127.0.0.1:9000 for a MinIO) holding a copy of every
+    # WARC file and captured media file, for crawlers and identify workers on other machines;
+    # empty: the evidence stays on this machine's disk only.
+    s3_endpoint: str = Field("", pattern=r"^$|^https?://[^/\s]+")
+    # The bucket (made beforehand) and the key prefix, empty or ending in "/", under which the
+    # files keep their paths in <home>/evidence.
+    s3_bucket: str = Field("", pattern=r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_prefix: str = Field("copyguard/", pattern=r"^$|^[^/\s][^\s]*/$")
+    s3_region: str = "us-east-1"
+    # Empty: boto3's own chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, an instance role). Set
+    # the secret from the environment (COPYGUARD_EVIDENCE__S3_SECRET_ACCESS_KEY), not the file.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # To connect, and for each read of an answer; a request is tried three times at most.
+    s3_timeout_seconds: float = Field(30.0, gt=0)
+
+
 class TargetSettings(_Section):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     start_urls: tuple[str, ...] = Field(min_length=1)
@@ -254,6 +272,22 @@ class DaemonSettings(_Section):
     ops_listen: str = Field("127.0.0.1:9464", pattern=r"^$|^[^\s:]+:[0-9]{1,5}$")
 
 
+class WebSettings(_Section):
+    # host:port `copyguard serve` answers on (the console and the REST API).
+    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    # How long a browser login lasts.
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Send the session cookie over HTTPS only. Browsers take it on http://127.0.0.1 and
+    # http://localhost too; false only for plain HTTP on another address (not advised).
+    secure_cookies: bool = True
+    # The largest upload (a recording to register), in MiB.
+    max_upload_mb: int = Field(200, ge=1)
+    # Password attempts per client address and per user name, per minute.
+    login_attempts_per_minute: int = Field(10, ge=1)
+    # Requests per account (API key or login), per minute.
+    requests_per_minute: int = Field(600, ge=1)
+
+
 class Settings(_Section):
     # Sites to monitor, as [[targets]] tables (see the example at the end of this file); more can
     # be added with `copyguard targets add`.
@@ -264,11 +298,13 @@ class Settings(_Section):
     matching: MatchingSettings = MatchingSettings()
     catalog: CatalogSettings = CatalogSettings()
     crawl: CrawlSettings = CrawlSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
     takedown: TakedownSettings = TakedownSettings()
     smtp: SmtpSettings = SmtpSettings()
     rdap: RdapSettings = RdapSettings()
     litigation: LitigationSettings = LitigationSettings()
     daemon: DaemonSettings = DaemonSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _database_index_needs_postgresql(self) -> Settings:
@@ -285,6 +321,17 @@ class Settings(_Section):
                 f"[daemon] worker_lease_seconds ({self.daemon.worker_lease_seconds:g}) must be "
                 f"longer than [decoding] timeout_seconds ({self.decoding.timeout_seconds:g}): "
                 "a capture's claim would run out while it is still being decoded")
+        return self
+
+    @model_validator(mode="after")
+    def _object_storage_complete(self) -> Settings:
+        if self.evidence.s3_endpoint and not self.evidence.s3_bucket:
+            raise ValueError(f"[evidence] s3_endpoint is set ({self.evidence.s3_endpoint}), so "
+                             "s3_bucket is required: the bucket the evidence is kept in")
+        # One PUT carries at most 5 GiB; a file closes past warc_file_mb, plus its last exchange.
+        if self.evidence.s3_endpoint and self.crawl.warc_file_mb > 4096:
+            raise ValueError(f"[crawl] warc_file_mb ({self.crawl.warc_file_mb}) must be at most "
+                             "4096 with [evidence] s3_endpoint set: one upload takes at most 5 GiB")
         return self
 
     @model_validator(mode="after")

@@ -3,11 +3,13 @@
 Each kept exchange becomes three WARC/1.1 records (request, response, metadata), one gzip member
 per record, so any record can be read alone from the ``WarcLocation`` (file, offset, length) a
 capture row keeps. A writer only ever creates new files (``warc/YYYY/MM/DD/copyguard-<UTC
-time>-<pid>-<serial>.warc.gz``, each opened by a ``warcinfo`` record), holds an ``flock`` on its
-file while it lives, and fsyncs after every exchange, so a row committed afterwards never points
-at bytes that are not on disk. A ``kill -9`` can leave a torn record at the end of a file:
-``repair`` cuts it off and says what it cut. Reading checks gzip members and record lengths and
-raises ``EvidenceCorruptError`` rather than skip anything.
+time>-<host>-<pid>-<serial>.warc.gz``: the host keeps machines' names apart in object storage;
+each file is opened by a ``warcinfo`` record), holds an ``flock`` on its file while it lives
+(taken before the file gets its name, so nothing ever sees it unlocked), and fsyncs after every
+exchange, so a row committed afterwards never points at bytes that are not on disk. A
+``kill -9`` can leave a torn record at the end of a file: ``repair`` cuts it off and says what it
+cut. Reading checks gzip members and record lengths and raises ``EvidenceCorruptError`` rather
+than skip anything.
 
 Digests are SHA-256, written as warcio writes them (``sha256:`` + base32), so ``warcio check``
 verifies the files. HTTP header values are the wire bytes decoded as ISO-8859-1 and are written
@@ -15,9 +17,19 @@ back as those same bytes (warcio would percent-encode anything outside ASCII).
 
 Blobs (the media bytes) live at ``blobs/ab/cd/<sha256>``, written atomically and stored once.
 
+With a ``remote`` (``ledger.object_store``, S3-compatible), every file is also kept in object
+storage under the same path, so another machine with an empty root can read it: ``put_blob``
+uploads before it returns (a capture row committed afterwards never names a blob only this disk
+has), and a WARC file is uploaded when its writer closes it (at rotation or ``close``), still
+holding its lock. A file missing here is downloaded on first use (``blob_path``, ``warc_path``).
+A ``<file>.pushed`` marker beside a file holds the size object storage has of it, so
+``push_pending`` sends only what is missing there (a killed writer's last file, a failed upload)
+without asking the server about every file.
+
 Settings: none read here; the app passes the root (``<home>/evidence``), ``max_file_bytes``,
-``software`` and ``operator_contact``. An ``EvidenceStore`` is not thread-safe: one per writing
-thread or process (files are named by pid and serial). Reading and blobs are safe anywhere.
+``software``, ``operator_contact`` and the ``remote``. An ``EvidenceStore`` is not thread-safe:
+one per writing thread or process (files are named by host, pid and serial). Reading and blobs are
+safe anywhere.
 """
 
 from __future__ import annotations
@@ -26,13 +38,14 @@ import fcntl
 import io
 import ipaddress
 import json
+import logging
 import math
 import os
 import re
 import socket
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,11 +68,15 @@ from ledger.errors import LedgerError
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+    from ledger.object_store import ObjectStore
+
 __all__ = [
     "EvidenceCorruptError", "EvidenceError", "EvidenceFileBusyError", "EvidenceStore", "Exchange",
-    "RepairReport", "StoredBlob", "StoredExchange", "StoredRecord", "WarcLocation",
+    "PushReport", "RepairReport", "StoredBlob", "StoredExchange", "StoredRecord", "WarcLocation",
     "iter_records", "repair",
 ]
+
+log = logging.getLogger(__name__)
 
 MetadataValue = str | int | float | bool | None
 Headers = list[tuple[str, str]]
@@ -71,6 +88,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR or LF in a header would forge headers
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _WARC_FILE = re.compile(r"warc/\d{4}/\d{2}/\d{2}/[A-Za-z0-9._-]+\.warc\.gz", re.ASCII)
+_BLOB_FILE = re.compile(r"blobs/([0-9a-f]{2})/([0-9a-f]{2})/\1\2[0-9a-f]{60}")
+_PUSHED = ".pushed"  # marker suffix: the marker holds the size object storage has of the file
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 # Metadata keys the store fills from the exchange itself, so a caller cannot contradict them.
 _DERIVED_KEYS = frozenset({"url", "sha256", "payload_length", "fetched_at", "ip_address"})
@@ -188,6 +207,16 @@ class RepairReport:
         return self.cut_bytes > 0
 
 
+@dataclass(frozen=True)
+class PushReport:
+    """What ``push_pending`` did."""
+
+    uploaded: int  # files sent to object storage
+    present: int  # files object storage had already (same size and SHA-256): only marked
+    busy: int  # WARC files a live writer still holds: it uploads each when it closes it
+    problems: tuple[str, ...]  # local files that could not be pushed, and why
+
+
 # -- warcio, adjusted --------------------------------------------------------------------------
 
 class _Sha256Writer(WARCWriter):
@@ -238,8 +267,9 @@ class EvidenceStore:
 
     def __init__(self, root: Path, *, max_file_bytes: int = 1 << 30,
                  software: str = "copyguard", operator_contact: str = "",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, remote: ObjectStore | None = None) -> None:
         self.root = Path(root)
+        self.remote = remote  # object storage holding a copy of every file; None: this disk only
         self._max_file_bytes = max_file_bytes  # a file is closed once it reaches this size
         self._software = software  # the warcinfo record's "software" (warcio's is added)
         self._operator_contact = operator_contact  # the warcinfo record's "operator"
@@ -274,27 +304,48 @@ class EvidenceStore:
         return stored
 
     def close(self) -> None:
-        """Close the current file (its lock goes with it); a later write starts a new one."""
+        """Close the current file (its lock goes with it); a later write starts a new one. With
+        a remote the file is uploaded first, still locked so that no sweep sends it as well; a
+        failed upload is logged and left to ``push_pending`` (the records are safe on disk)."""
         if self._current is not None:
             current, self._current = self._current, None
             current.file.flush()
             os.fsync(current.file.fileno())
-            current.file.close()
+            try:
+                if self.remote is not None:
+                    self._push(self.root / current.name)
+            except (EvidenceError, OSError) as exc:
+                log.warning("%s not uploaded to object storage (`copyguard evidence push` "
+                            "will): %s", current.name, exc)
+            finally:
+                current.file.close()
 
     def _open_file(self) -> _OpenFile:
         now = self._clock.now().astimezone(UTC)
         folder = self.root / "warc" / f"{now:%Y/%m/%d}"
         _make_dirs(folder)
-        while True:
-            self._serial += 1
-            name = f"copyguard-{now:%Y%m%dT%H%M%SZ}-{os.getpid()}-{self._serial:05d}.warc.gz"
-            try:
-                # "x": never append to a file, least of all one a dead writer left behind.
-                file = open(folder / name, "xb")  # noqa: SIM115 (kept open across calls)
-                break
-            except FileExistsError:
-                continue
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname().split(".")[0])[:32] or "host"
+        # Locked under a temporary name, then linked to its own: a sweep or ``repair`` that
+        # found it unlocked would take it for a dead writer's.
+        temporary = folder / f".{os.getpid()}-{os.urandom(8).hex()}.open"
+        file = open(temporary, "xb")  # noqa: SIM115 (kept open across calls)
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            while True:
+                self._serial += 1
+                name = (f"copyguard-{now:%Y%m%dT%H%M%SZ}-{host}-{os.getpid()}-"
+                        f"{self._serial:05d}.warc.gz")
+                try:
+                    # Never a name taken, least of all by a file a dead writer left behind.
+                    os.link(temporary, folder / name)
+                    break
+                except FileExistsError:
+                    continue
+        except BaseException:
+            file.close()
+            raise
+        finally:
+            temporary.unlink()
         _fsync_dir(folder)
         writer = _Sha256Writer(file, gzip=True, warc_version="1.1")
         info = writer.create_warcinfo_record(name, {
@@ -329,10 +380,16 @@ class EvidenceStore:
     # -- reading ---------------------------------------------------------------------------
 
     def warc_path(self, file: str) -> Path:
-        """The WARC file a location names (only names this store makes: no way out of root)."""
+        """The WARC file a location names (only names this store makes: no way out of root).
+        With a remote, a file missing here is downloaded first."""
         if not _WARC_FILE.fullmatch(file):
             raise ValueError(f"not a WARC file of this store: {file!r}")
-        return self.root / file
+        path = self.root / file
+        if self.remote is not None and not path.exists() and not self._fetch(path):
+            raise EvidenceError(
+                f"{file} is not in {self.root} and not in object storage yet "
+                f"({self.remote.url(file)}): it is uploaded when the crawl writing it closes it")
+        return path
 
     def read_record(self, location: WarcLocation) -> StoredRecord:
         """The record's headers (its payload is streamed by ``StoredRecord.open_payload``)."""
@@ -343,7 +400,8 @@ class EvidenceStore:
 
     def verify(self, location: WarcLocation, expected_sha256: str) -> bool:
         """Whether the payload still hashes to ``expected_sha256``, agrees with its record's
-        WARC-Payload-Digest, and its record is whole. A missing file raises ``OSError``."""
+        WARC-Payload-Digest, and its record is whole. A missing file raises ``OSError`` (with a
+        remote, ``EvidenceError`` when object storage does not have it either)."""
         expected = _valid_digest(expected_sha256)
         try:
             record = self.read_record(location)
@@ -359,25 +417,87 @@ class EvidenceStore:
     # -- blobs -----------------------------------------------------------------------------
 
     def put_blob(self, source: Path | bytes) -> StoredBlob:
-        """Store bytes under their SHA-256 (once: storing them again changes nothing)."""
+        """Store bytes under their SHA-256 (once: storing them again changes nothing). With a
+        remote they are in object storage too when this returns (else it raises)."""
         with _open_body(source) as stream:
             digester = Digester("sha256")
             while chunk := stream.read(_CHUNK):
                 digester.update(chunk)
             sha256 = digester.digester.hexdigest()
-            target = self.blob_path(sha256)
+            target = self._blob_file(sha256)
             if not target.exists():
                 stream.seek(0)
                 _write_atomically(stream, target, sha256)
+        if self.remote is not None:
+            self._push(target, sha256)
         return StoredBlob(sha256, target.relative_to(self.root).as_posix())
 
     def blob_path(self, sha256: str) -> Path:
-        """Where the blob with this digest is (or would be); ``ValueError`` unless 64 hex."""
-        digest = _valid_digest(sha256)
-        return self.root / "blobs" / digest[:2] / digest[2:4] / digest
+        """Where the blob with this digest is (or would be); ``ValueError`` unless 64 hex. With
+        a remote, a blob missing here is downloaded first (and refused unless it hashes to
+        ``sha256``); one object storage lacks too is left missing, as without a remote."""
+        path = self._blob_file(sha256)
+        if self.remote is not None and not path.exists():
+            self._fetch(path, sha256)
+        return path
 
     def open_blob(self, sha256: str) -> BinaryIO:
         return open(self.blob_path(sha256), "rb")
+
+    def _blob_file(self, sha256: str) -> Path:
+        digest = _valid_digest(sha256)
+        return self.root / "blobs" / digest[:2] / digest[2:4] / digest
+
+    # -- object storage --------------------------------------------------------------------
+
+    def push_pending(self, on_progress: Callable[[int, int], None] | None = None) -> PushReport:
+        """Upload every closed WARC file and blob that object storage may lack (no marker of
+        its present size): a writer killed before it closed its file, a failed upload, files
+        from before the remote was set. A WARC file a live writer holds is skipped; a dead
+        writer's torn tail is cut off first (``repair``). Object-storage errors raise: nothing
+        more would get through. A local file that cannot be read or repaired is reported and
+        the sweep goes on. ``on_progress(done, total)`` is called before each file and at
+        the end."""
+        if self.remote is None:
+            raise EvidenceError("no object storage is configured for this evidence store")
+        pending = [*_unpushed(self.root, "blobs"), *_unpushed(self.root, "warc")]
+        uploaded = present = busy = 0
+        problems: list[str] = []
+        for done, path in enumerate(pending):
+            if on_progress is not None:
+                on_progress(done, len(pending))
+            try:
+                if path.name.endswith(".warc.gz"):
+                    repair(path)  # raises EvidenceFileBusyError while a live writer holds it
+                sent = self._push(path)
+            except EvidenceFileBusyError:
+                busy += 1
+            except (EvidenceCorruptError, OSError) as exc:
+                problems.append(f"{path.relative_to(self.root).as_posix()}: {exc}")
+            else:
+                uploaded, present = uploaded + sent, present + (not sent)
+        if on_progress is not None:
+            on_progress(len(pending), len(pending))
+        return PushReport(uploaded, present, busy, tuple(problems))
+
+    def _push(self, path: Path, sha256: str | None = None) -> bool:
+        """Upload one of the store's files unless its marker says object storage has it as it
+        is now; then mark it. Whether bytes were sent."""
+        assert self.remote is not None
+        size = path.stat().st_size
+        if _pushed_size(path) == size:
+            return False
+        sent = self.remote.put_file(path, path.relative_to(self.root).as_posix(), sha256=sha256)
+        _mark_pushed(path, size)
+        return sent
+
+    def _fetch(self, path: Path, sha256: str | None = None) -> bool:
+        """Download one of the store's files from object storage; False if it is not there."""
+        assert self.remote is not None
+        if not self.remote.download(path.relative_to(self.root).as_posix(), path, sha256=sha256):
+            return False
+        _mark_pushed(path, path.stat().st_size)
+        return True
 
 
 def _write_records(out: _OpenFile, exchange: Exchange, body: BinaryIO, http: _WireHeaders,
@@ -501,6 +621,35 @@ def _write_atomically(stream: BinaryIO, target: Path, sha256: str) -> None:
             os.unlink(temporary)
         raise
     _fsync_dir(target.parent)
+
+
+def _unpushed(root: Path, kind: str) -> Iterator[Path]:
+    """The store's files under ``root/kind`` ("blobs" or "warc") without a marker of their
+    present size. A blob never changes, so its marker is enough; a WARC file's is read."""
+    pattern = _BLOB_FILE if kind == "blobs" else _WARC_FILE
+    for folder, _subfolders, names in os.walk(root / kind):
+        here = set(names)
+        for name in sorted(names):
+            path = Path(folder) / name
+            if not pattern.fullmatch(path.relative_to(root).as_posix()):
+                continue  # markers, temporary files of writes and downloads under way
+            if name + _PUSHED in here and (
+                    kind == "blobs" or _pushed_size(path) == path.stat().st_size):
+                continue
+            yield path
+
+
+def _pushed_size(path: Path) -> int | None:
+    """The size its marker says object storage has of ``path`` (None: no readable marker)."""
+    try:
+        return int(path.with_name(path.name + _PUSHED).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+def _mark_pushed(path: Path, size: int) -> None:
+    # Not fsync'ed: a marker lost in a power cut costs one look-up in object storage.
+    path.with_name(path.name + _PUSHED).write_text(f"{size}\n", encoding="ascii")
 
 
 def _make_dirs(folder: Path) -> None:

@@ -313,6 +313,8 @@ class Capture(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
     url: Mapped[str] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
+    # The <title> of page_url as the site served it (anything: shown as text, never as HTML).
+    page_title: Mapped[str | None] = mapped_column(Text)
     via: Mapped[str] = mapped_column(String(32))  # how it was found (monitor.crawl.discover.Via)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     http_status: Mapped[int] = mapped_column(Integer)
@@ -747,3 +749,60 @@ class StageRequest(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Role:
+    """What a console or API account may do. ``holder`` and ``legal`` accounts belong to one
+    rights-holder and see only its rows; ``admin`` and ``operator`` accounts see every holder's."""
+
+    ADMIN = "admin"  # everything, accounts included
+    OPERATOR = "operator"  # targets, the daemon's state, every holder's pipeline
+    HOLDER = "holder"  # its catalog, detections and notices (review, approve)
+    LEGAL = "legal"  # its cases: review, notes, dossiers; its notices read-only
+
+    ALL = (ADMIN, OPERATOR, HOLDER, LEGAL)
+    SCOPED = (HOLDER, LEGAL)
+
+
+class User(Base):
+    """A console or API account. The password is kept as a scrypt hash (``ledger.accounts``)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("rights_holders.id"))
+    password_hash: Mapped[str | None] = mapped_column(String(300))  # None: API keys only
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """A revocable API key of one user. Only its SHA-256 is stored; ``prefix`` (the first
+    characters, also shown to people) finds the row without a scan."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSession(Base):
+    """A browser session: the cookie carries a random token, the row its SHA-256, the CSRF token
+    forms must echo, and when it ends, so logging out (or disabling the user) ends it at once."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -76,6 +76,15 @@ def remove_target(session: Session, clock: Clock, name: str, *, actor: str) -> T
     return target
 
 
+def remove_managed_target(session: Session, clock: Clock, name: str, *, actor: str) -> Target:
+    """Remove a target added by the CLI or the API; one from the config file is refused (the
+    file would bring it back at the next start)."""
+    if get_target(session, name).source == SOURCE_CONFIG:
+        raise ConflictError(f"target {name!r} is defined in the config file: delete its "
+                            "[[targets]] table there")
+    return remove_target(session, clock, name, actor=actor)
+
+
 def get_target(session: Session, name: str) -> Target:
     target = _by_name(session, name)
     if target is None or target.removed_at is not None:

@@ -28,6 +28,7 @@ from fingerprints.reference import ReferenceStore
 from ledger.clock import Clock, SystemClock
 from ledger.db import Ledger, open_ledger
 from ledger.evidence import EvidenceStore
+from ledger.object_store import object_store_from_settings
 from ledger.targets import sync_config_targets
 from takedown.http_sender import HttpFormSender
 from takedown.rdap import RdapClient
@@ -72,11 +73,13 @@ class App:
         return changes
 
     def evidence(self) -> EvidenceStore:
-        """The evidence store (WARC files and captured media); close it when done writing."""
+        """The evidence store (WARC files and captured media), with the object storage of
+        ``[evidence]`` if set; close it when done writing."""
         crawl = self.settings.crawl
         return EvidenceStore(self.settings.evidence_dir,
                              max_file_bytes=crawl.warc_file_mb * 1024 * 1024,
-                             software="copyguard/0.1", operator_contact=crawl.contact_url)
+                             software="copyguard/0.1", operator_contact=crawl.contact_url,
+                             remote=object_store_from_settings(self.settings.evidence))
 
     @property
     def references(self) -> ReferenceStore:

@@ -18,12 +18,15 @@ from monitor.commands import (
     crawl_cmd,
     daemon_cmd,
     demo_cmd,
+    evidence_cmd,
     holders_cmd,
     identify_cmd,
     notices_cmd,
     notices_recheck_cmd,
     notices_send_cmd,
+    serve_cmd,
     targets_cmd,
+    users_cmd,
 )
 from monitor.console import fail
 from monitor.lifeline import die_with_parent
@@ -69,6 +72,9 @@ app.add_typer(cases_app, name="cases")
 dossier_app = typer.Typer(help="Dossiers exported for counsel.", no_args_is_help=True)
 dossier_app.command("verify")(cases_export_cmd.verify)
 app.add_typer(dossier_app, name="dossier")
+app.add_typer(evidence_cmd.app, name="evidence")
+app.add_typer(users_cmd.app, name="users")
+app.command("serve")(serve_cmd.serve)
 app.command("crawl")(crawl_cmd.crawl)
 app.command("identify")(identify_cmd.identify)
 app.command("demo")(demo_cmd.demo)

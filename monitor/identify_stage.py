@@ -31,6 +31,7 @@ from ledger.clock import Clock
 from ledger.db import Ledger, open_ledger
 from ledger.evidence import EvidenceStore
 from ledger.models import Capture, Detection, DetectionStatus, IdentifyStatus, Recording
+from ledger.object_store import ObjectStoreError
 from monitor.app import build_app
 from monitor.lifeline import die_with_parent
 
@@ -115,7 +116,12 @@ class IdentifyStage:
             capture_id, sha256 = claimed
             prior = self._prior_outcome(sha256, capture_id)
             started = time.perf_counter()
-            outcome = prior if prior is not None else self._identify(sha256)
+            try:
+                outcome = prior if prior is not None else self._identify(sha256)
+            except ObjectStoreError:
+                # Object storage, not the capture, failed: it is not an attempt on it.
+                self._give_back(capture_id)
+                raise
             elapsed = None if prior is not None else time.perf_counter() - started
             written = self._record(capture_id, outcome, elapsed)
             report.captures += 1
@@ -139,6 +145,14 @@ class IdentifyStage:
                          capture.claimed_by)
                 capture.claimed_by, capture.lease_until = None, None
         return len(held)
+
+    def _give_back(self, capture_id: int) -> None:
+        with self.ledger.write() as session:
+            capture = session.get(Capture, capture_id)
+            if capture is not None and capture.claimed_by == self.worker \
+                    and capture.identify_status == IdentifyStatus.PENDING:
+                capture.claimed_by, capture.lease_until = None, None
+                capture.attempts = max(capture.attempts - 1, 0)
 
     def release_own_claims(self) -> int:
         """Give back the captures this worker holds (after its run broke off, e.g. the

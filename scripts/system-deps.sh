@@ -8,7 +8,7 @@ packages=(ffmpeg libchromaprint1 libchromaprint-tools libpango-1.0-0 libpangoft2
           libharfbuzz-subset0
           fonts-dejavu-core fonts-wqy-microhei openssl)
 if [ "$mode" = test ]; then
-  packages+=(espeak-ng sox)
+  packages+=(espeak-ng sox chromium)  # chromium: the console's browser tests (Playwright)
 fi
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   packages+=(python3-venv)

@@ -7,23 +7,21 @@ works for one holder). Exporting a dossier is ``cases export``
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ledger.holders import get_holder
-from ledger.models import Case, CaseNote, CaseReminder, CaseStatus, Dossier, RightsHolder
+from ledger.models import CaseStatus
 from litigation.cases import get_case, list_cases
 from litigation.review import add_note, approve, assign, decline, mark_filed, reopen
 from monitor.app import App
 from monitor.console import emit_json, err_console, fail, user_errors
 from monitor.litigation_stage import refresh
+from monitor.views.cases import case_detail, case_summary
 
 HolderOption = Annotated[str | None, typer.Option(
     "--holder", help="Act as this rights-holder: only its cases are seen.")]
@@ -34,25 +32,6 @@ def holder_id_of(built: App, name: str | None) -> int | None:
         return None
     with built.ledger.read() as session:
         return get_holder(session, name).id
-
-
-def _days_left(deadline: date | None, today: date) -> int | None:
-    return (deadline - today).days if deadline else None
-
-
-def summary(session: Session, case: Case, today: date) -> dict[str, Any]:
-    holder = session.get(RightsHolder, case.holder_id)
-    return {
-        "id": case.id, "status": case.status, "track": case.track, "score": case.score,
-        "holder": holder.name if holder else None, "name": case.name,
-        "hosts": [h.host for h in case.hosts], "works": case.works,
-        "detections": case.detections, "assignee": case.assignee,
-        "limitation_deadline": case.limitation_deadline.isoformat()
-        if case.limitation_deadline else None,
-        "days_left": _days_left(case.limitation_deadline, today),
-        "damages": case.damages,
-        "scored_at": case.scored_at.isoformat() if case.scored_at else None,
-    }
 
 
 def refresh_cmd(
@@ -96,22 +75,22 @@ def list_(
     with user_errors():
         holder_id = holder_id_of(built, holder)
         with built.ledger.read() as session:
-            rows = [summary(session, c, today)
+            rows = [case_summary(session, c, today)
                     for c in list_cases(session, holder_id=holder_id, status=status)]
     if as_json:
         for row in rows:
-            emit_json(row)
+            emit_json(row.model_dump())
         return
     table = Table("id", "score", "status", "track", "holder", "infringer", "works", "detect.",
                   "deadline", "assignee")
     for r in rows:
-        days = r["days_left"]
-        deadline = Text(f"{r['limitation_deadline']} ({days} d)" if days is not None else "",
+        days = r.days_left
+        deadline = Text(f"{r.limitation_deadline} ({days} d)" if days is not None else "",
                         style="bold red" if days is not None and days <= 90 else "")
-        hosts = r["name"] + (f" +{len(r['hosts']) - 1}" if len(r["hosts"]) > 1 else "")
-        table.add_row(str(r["id"]), f"{r['score']:.1f}", r["status"], r["track"],
-                      Text(r["holder"] or ""), Text(hosts), str(r["works"]),
-                      str(r["detections"]), deadline, Text(r["assignee"] or ""))
+        hosts = r.name + (f" +{len(r.hosts) - 1}" if len(r.hosts) > 1 else "")
+        table.add_row(str(r.id), f"{r.score:.1f}", r.status, r.track, Text(r.holder or ""),
+                      Text(hosts), str(r.works), str(r.detections), deadline,
+                      Text(r.assignee or ""))
     Console().print(table)
     if not rows:
         err_console.print("no cases; `copyguard cases refresh` opens them from the detections")
@@ -131,24 +110,7 @@ def show(
         holder_id = holder_id_of(built, holder)
         with built.ledger.read() as session:
             case = get_case(session, case_id, holder_id)
-            info = summary(session, case, today)
-            info.update(gates=case.gates, breakdown=case.breakdown,
-                        links={h.host: h.links for h in case.hosts},
-                        decided_by=case.decided_by, decision_reason=case.decision_reason,
-                        merged_into=case.merged_into_id)
-            info["notes"] = [{"at": n.at.isoformat(), "author": n.author, "text": n.text}
-                             for n in session.execute(select(CaseNote).where(
-                                 CaseNote.case_id == case.id).order_by(CaseNote.id)).scalars()]
-            info["reminders"] = [
-                {"deadline": r.deadline.isoformat(), "days_before": r.days_before,
-                 "at": r.created_at.isoformat()}
-                for r in session.execute(select(CaseReminder).where(
-                    CaseReminder.case_id == case.id).order_by(CaseReminder.id)).scalars()]
-            info["dossiers"] = [
-                {"id": d.id, "path": d.path, "at": d.created_at.isoformat(), "files": d.files,
-                 "manifest_sha256": d.manifest_sha256}
-                for d in session.execute(select(Dossier).where(
-                    Dossier.case_id == case.id).order_by(Dossier.id)).scalars()]
+            info = case_detail(session, case, today).model_dump()
     if as_json:
         emit_json(info)
         return

@@ -16,6 +16,7 @@ from monitor.app import App
 from monitor.commands.cases_cmd import HolderOption, holder_id_of
 from monitor.console import emit_json, err_console, progress_bar, user_errors
 from monitor.litigation_stage import default_dossier_path, export
+from monitor.views.cases import export_view
 
 
 def export_(
@@ -51,13 +52,8 @@ def export_(
 
             result = export(built, case_id, out, holder_id=holder_id, pdf=not no_pdf,
                             on_progress=step)
-    info = {"case": case_id, "dossier": result.dossier_id, "path": str(result.path),
-            "files": result.files, "bytes": result.bytes,
-            "manifest_sha256": result.manifest_sha256,
-            "timestamped_at": result.timestamped_at.isoformat() if result.timestamped_at
-            else None, "notes": result.notes}
     if as_json:
-        emit_json(info)
+        emit_json(export_view(case_id, result).model_dump())
         return
     for note in result.notes:
         err_console.print(Text(f"note: {note}", style="yellow"))

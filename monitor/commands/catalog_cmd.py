@@ -21,9 +21,10 @@ from fingerprints.catalog import (
 )
 from fingerprints.metadata import load_metadata_csv
 from ledger.holders import get_holder
-from ledger.models import OwnershipConflict, Recording, RecordingStatus, RightsHolder
+from ledger.models import OwnershipConflict, Recording, RightsHolder
 from monitor.app import App
 from monitor.console import emit_json, err_console, fail, progress_bar, user_errors
+from monitor.views.recordings import recording_filters, recording_rows, recording_summary
 
 app = typer.Typer(help="Register and manage catalog recordings.", no_args_is_help=True)
 
@@ -89,20 +90,12 @@ def list_(
     """List catalog recordings."""
     built: App = ctx.obj
     with user_errors(), built.ledger.read() as session:
-        query = select(Recording, RightsHolder.name).join(RightsHolder).order_by(Recording.id)
-        if holder:
-            query = query.where(Recording.holder_id == get_holder(session, holder).id)
-        if not include_removed:
-            query = query.where(Recording.status == RecordingStatus.ACTIVE)
-        rows = session.execute(query).all()
+        holder_id = get_holder(session, holder).id if holder else None
+        rows = recording_rows(session, recording_filters(holder_id=holder_id,
+                                                         include_removed=include_removed))
         if as_json:
             for rec, holder_name in rows:
-                emit_json({"id": rec.id, "title": rec.title, "artist": rec.artist,
-                           "isrc": rec.isrc, "holder": holder_name,
-                           "duration": round(rec.duration, 3), "file": rec.source_name,
-                           "registration_number": rec.registration_number,
-                           "registration_date": rec.registration_date,
-                           "territories": rec.territories, "status": rec.status})
+                emit_json(recording_summary(rec, holder_name).model_dump())
             return
         table = Table("id", "title", "artist", "ISRC", "holder", "duration", "file")
         for rec, holder_name in rows:

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select
 
 from ledger.errors import NotFoundError
-from ledger.models import Capture, CrawlStatus, Detection, Recording, RightsHolder, Target
+from ledger.models import CrawlStatus, Target
 from ledger.targets import get_target, list_targets
 from monitor.app import App
 from monitor.console import emit_json, err_console, progress_bar, user_errors
 from monitor.identify_stage import IdentifyWorkers
 from monitor.lifeline import started_by_a_copyguard_process
+from monitor.views.captures import capture_view, get_capture
+from monitor.views.detections import detection_filters, list_detections
 
 if TYPE_CHECKING:
     from monitor.crawl.runner import CrawlResult
@@ -111,43 +113,29 @@ def detections_list(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Option(help="Only this target's detections.")] = None,
     holder: Annotated[str | None, typer.Option(help="Only this rights-holder's.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only detections in this status: new, review, rejected, noticed, licensed.")
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(
+        help="Only detections found at or after this time (UTC), e.g. 2026-11-01.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List detections, newest first."""
     built: App = ctx.obj
+    where = detection_filters(target=target, holder=holder, status=status,
+                              since=since.replace(tzinfo=UTC) if since else None)
     with user_errors(), built.ledger.read() as session:
-        query = (select(Detection, Capture, Recording, RightsHolder, Target)
-                 .join(Capture, Detection.capture_id == Capture.id)
-                 .join(Recording, Detection.recording_id == Recording.id)
-                 .join(RightsHolder, Detection.holder_id == RightsHolder.id)
-                 .join(Target, Detection.target_id == Target.id)
-                 .order_by(Detection.id.desc()))
-        if target:
-            query = query.where(Target.name == target)
-        if holder:
-            query = query.where(RightsHolder.name == holder)
-        rows = [_detection(*row) for row in session.execute(query).all()]
+        rows = list_detections(session, where)
     if as_json:
         for row in rows:
-            emit_json(row)
+            emit_json(row.model_dump())
         return
     table = Table("id", "recording", "holder", "conf.", "url", "target", "change", "status")
     for r in rows:
-        table.add_row(str(r["id"]), Text(r["title"]), Text(r["holder"]),
-                      f"{r['confidence']:.2f}", Text(r["url"], overflow="fold"),
-                      r["target"], f"x{r['speed']:.3f} {r['pitch_semitones']:+.1f} st",
-                      r["status"])
+        table.add_row(str(r.id), Text(r.title), Text(r.holder), f"{r.confidence:.2f}",
+                      Text(r.url, overflow="fold"), r.target,
+                      f"x{r.speed:.3f} {r.pitch_semitones:+.1f} st", r.status)
     Console().print(table)
-
-
-def _detection(d: Detection, c: Capture, rec: Recording, h: RightsHolder,
-               t: Target) -> dict[str, Any]:
-    return {"id": d.id, "capture_id": c.id, "recording_id": rec.id, "title": rec.title,
-            "holder": h.name, "target": t.name, "url": c.url, "page_url": c.page_url,
-            "confidence": round(d.confidence, 4), "query_start": round(d.query_start, 2),
-            "query_end": round(d.query_end, 2), "ref_start": round(d.ref_start, 2),
-            "speed": d.speed, "pitch_semitones": d.pitch_semitones, "status": d.status,
-            "detected_at": d.detected_at.isoformat()}
 
 
 def capture_show(
@@ -158,27 +146,7 @@ def capture_show(
     """Show a capture: where and when it was fetched, its evidence and what it matched."""
     built: App = ctx.obj
     with user_errors(), built.ledger.read() as session:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            raise NotFoundError(f"no capture {capture_id}")
-        target = session.get(Target, capture.target_id)
-        detections = [d.id for d in session.execute(
-            select(Detection).where(Detection.capture_id == capture.id)).scalars()]
-        info: dict[str, Any] = {
-            "id": capture.id, "target": target.name if target else None, "url": capture.url,
-            "page_url": capture.page_url, "via": capture.via,
-            "fetched_at": capture.fetched_at.isoformat(), "http_status": capture.http_status,
-            "content_type": capture.content_type, "size": capture.size,
-            "sha256": capture.sha256, "ip_address": capture.ip_address,
-            "warc": {"file": capture.warc_file, "offset": capture.warc_offset,
-                     "length": capture.warc_length},
-            "page_warc": None if capture.page_warc_file is None else {
-                "file": capture.page_warc_file, "offset": capture.page_warc_offset,
-                "length": capture.page_warc_length},
-            "identify_status": capture.identify_status, "error": capture.error,
-            "audio_seconds": capture.audio_seconds, "detections": detections,
-            "headers": capture.headers,
-        }
+        info = capture_view(session, get_capture(session, capture_id)).model_dump()
     if as_json:
         emit_json(info)
         return

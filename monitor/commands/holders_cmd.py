@@ -11,6 +11,7 @@ from rich.table import Table
 from ledger.holders import add_holder, list_holders, update_holder
 from monitor.app import App
 from monitor.console import emit_json, user_errors
+from monitor.views.holders import holder_view
 
 app = typer.Typer(help="Register and list rights-holders.", no_args_is_help=True)
 
@@ -72,11 +73,7 @@ def list_(
         holders = list_holders(session)
         if as_json:
             for h in holders:
-                emit_json({"id": h.id, "name": h.name, "email": h.email, "address": h.address,
-                           "phone": h.phone, "signatory": h.signatory_name,
-                           "signatory_title": h.signatory_title,
-                           "notice_policy": h.notice_policy,
-                           "created_at": h.created_at.isoformat()})
+                emit_json(holder_view(h).model_dump())
             return
         table = Table("id", "name", "e-mail", "address", "phone", "signatory", "notices")
         for h in holders:

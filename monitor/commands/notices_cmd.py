@@ -16,13 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import select
 
 from ledger.errors import NotFoundError
 from ledger.holders import get_holder
-from ledger.models import CounterNotice, DeliveryAttempt, Notice, RightsHolder
+from ledger.models import Notice
 from monitor.app import App
 from monitor.console import emit_json, err_console, fail, user_errors
+from monitor.views.notices import list_notices, notice_detail, notice_filters
 from takedown import export
 from takedown.counter import record_counter_notice
 from takedown.review import approve, pending_review, reject
@@ -42,25 +42,6 @@ def _notice(session: Any, notice_id: int, holder_id: int | None) -> Notice:
     return notice
 
 
-def _summary(session: Any, notice: Notice) -> dict[str, Any]:
-    holder = session.get(RightsHolder, notice.holder_id)
-    counter = session.execute(select(CounterNotice).where(
-        CounterNotice.notice_id == notice.id).order_by(CounterNotice.id.desc())).scalars().first()
-    return {
-        "id": notice.id, "reference": notice.reference, "status": notice.status,
-        "jurisdiction": notice.jurisdiction, "holder": holder.name if holder else None,
-        "recipient": notice.recipient_email or notice.recipient_form_url,
-        "recipient_name": notice.recipient_name, "recipient_source": notice.recipient_source,
-        "urls": len(notice.items), "created_at": notice.created_at.isoformat(),
-        "sent_at": notice.sent_at.isoformat() if notice.sent_at else None,
-        "attempts": notice.attempts, "recheck_at":
-            notice.recheck_at.isoformat() if notice.recheck_at else None,
-        "last_error": notice.last_error,
-        "sue_before": counter.putback_earliest.isoformat()
-            if counter is not None and counter.putback_earliest else None,
-    }
-
-
 def list_(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(
@@ -74,22 +55,17 @@ def list_(
     with user_errors():
         holder_id = _holder_id(built, holder)
         with built.ledger.read() as session:
-            query = select(Notice).order_by(Notice.id.desc())
-            if status:
-                query = query.where(Notice.status == status)
-            if holder_id is not None:
-                query = query.where(Notice.holder_id == holder_id)
-            rows = [_summary(session, n) for n in session.execute(query).scalars()]
+            rows = list_notices(session, notice_filters(status=status, holder_id=holder_id))
     if as_json:
         for row in rows:
-            emit_json(row)
+            emit_json(row.model_dump())
         return
     table = Table("id", "status", "law", "holder", "recipient", "urls", "sent", "note")
     for r in rows:
-        note = r["last_error"] or (f"sue before {r['sue_before']}" if r["sue_before"] else "")
-        table.add_row(str(r["id"]), r["status"], r["jurisdiction"], Text(r["holder"] or ""),
-                      Text(r["recipient"] or "", overflow="fold"), str(r["urls"]),
-                      (r["sent_at"] or "")[:16], Text(note, style="yellow"))
+        note = r.last_error or (f"sue before {r.sue_before}" if r.sue_before else "")
+        table.add_row(str(r.id), r.status, r.jurisdiction, Text(r.holder or ""),
+                      Text(r.recipient or "", overflow="fold"), str(r.urls),
+                      (r.sent_at or "")[:16], Text(note, style="yellow"))
     Console().print(table)
 
 
@@ -107,36 +83,23 @@ def show(
         holder_id = _holder_id(built, holder)
         with built.ledger.read() as session:
             notice = _notice(session, notice_id, holder_id)
-            info = _summary(session, notice)
-            info["consideration"] = notice.consideration
-            info["items"] = [{"url": i.url, "status": i.status, "detection_id": i.detection_id,
-                              "checked_at": i.checked_at.isoformat() if i.checked_at else None,
-                              "check_http_status": i.check_http_status} for i in notice.items]
-            info["attempts_log"] = [
-                {"number": a.number, "kind": a.kind, "channel": a.channel,
-                 "started_at": a.started_at.isoformat(), "outcome": a.outcome,
-                 "status_code": a.status_code, "reply": a.reply}
-                for a in session.execute(select(DeliveryAttempt).where(
-                    DeliveryAttempt.notice_id == notice.id).order_by(DeliveryAttempt.number)
-                ).scalars()]
-            info["subject"], info["text"], info["html"] = (notice.subject, notice.body_text,
-                                                           notice.body_html)
+            info = notice_detail(session, notice)
     if as_json:
-        emit_json(info)
+        emit_json(info.model_dump())
         return
-    if info["text"] is None:
-        err_console.print(f"notice {notice_id} is a {info['status']} not rendered yet"
-                          + (f": {info['last_error']}" if info["last_error"] else ""))
+    if info.text is None:
+        err_console.print(f"notice {notice_id} is a {info.status} not rendered yet"
+                          + (f": {info.last_error}" if info.last_error else ""))
     else:
-        typer.echo(f"Subject: {info['subject']}\n")
-        typer.echo(info["html"] if html else info["text"])
-    err_console.print(f"status {info['status']}; {len(info['items'])} URL(s); "
-                      f"{len(info['attempts_log'])} delivery attempt(s)")
-    for attempt in info["attempts_log"]:
-        err_console.print(Text(f"  #{attempt['number']} {attempt['kind']} via "
-                               f"{attempt['channel']} at {attempt['started_at'][:19]}: "
-                               f"{attempt['outcome'] or 'unfinished'} "
-                               f"{attempt['status_code'] or ''} {attempt['reply'] or ''}"))
+        typer.echo(f"Subject: {info.subject}\n")
+        typer.echo(info.html if html else info.text)
+    err_console.print(f"status {info.status}; {len(info.items)} URL(s); "
+                      f"{len(info.attempts_log)} delivery attempt(s)")
+    for attempt in info.attempts_log:
+        err_console.print(Text(f"  #{attempt.number} {attempt.kind} via "
+                               f"{attempt.channel} at {attempt.started_at[:19]}: "
+                               f"{attempt.outcome or 'unfinished'} "
+                               f"{attempt.status_code or ''} {attempt.reply or ''}"))
 
 
 def review(

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from config.settings import TargetSettings
-from ledger.targets import SOURCE_CONFIG, add_target, get_target, list_targets, remove_target
+from ledger.targets import add_target, list_targets, remove_managed_target
 from monitor.app import App
 from monitor.console import emit_json, fail, user_errors
+from monitor.views.targets import target_view
 
 app = typer.Typer(help="Add, list and remove the sites to monitor.", no_args_is_help=True)
 
@@ -85,16 +86,7 @@ def list_(
             targets = list_targets(session)
             if as_json:
                 for t in targets:
-                    emit_json({"id": t.id, "name": t.name, "start_urls": t.start_urls,
-                               "allowed_domains": t.allowed_domains, "follow": t.follow,
-                               "deny": t.deny, "depth": t.depth, "max_pages": t.max_pages,
-                               "schedule": t.schedule, "delay_seconds": t.delay_seconds,
-                               "concurrency": t.concurrency, "obey_robots": t.obey_robots,
-                               "allow_private": t.allow_private, "source": t.source,
-                               "notice_email": t.notice_email,
-                               "notice_form_url": t.notice_form_url,
-                               "jurisdiction": t.jurisdiction,
-                               "created_at": t.created_at.isoformat()})
+                    emit_json(target_view(t).model_dump())
                 return
             table = Table("name", "start URLs", "schedule", "depth", "pages", "robots",
                           "private", "from")
@@ -115,8 +107,5 @@ def remove(
     with user_errors():
         built.sync_targets()
         with built.ledger.write() as session:
-            if get_target(session, name).source == SOURCE_CONFIG:
-                fail(f"target {name!r} is defined in the config file: delete its [[targets]] "
-                     "table there")
-            remove_target(session, built.clock, name, actor=built.actor)
+            remove_managed_target(session, built.clock, name, actor=built.actor)
             typer.echo(f"Removed target {name!r}.")

@@ -198,7 +198,7 @@ class LedgerSink:
 
     def record_capture(self, exchange: Exchange, body: bytes, *, page_url: str | None,
                        via: str, page_location: WarcLocation | None,
-                       content_type: str | None) -> int | None:
+                       content_type: str | None, page_title: str | None = None) -> int | None:
         """Keep an audio response: evidence first, then the row. None if the URL already
         served exactly these bytes (nothing new to capture)."""
         sha256 = hashlib.sha256(body).hexdigest()
@@ -217,7 +217,8 @@ class LedgerSink:
                 return None
             capture = Capture(
                 crawl_id=self.crawl_id, target_id=self.target_id, url=exchange.url,
-                page_url=page_url, via=via, fetched_at=exchange.fetched_at,
+                page_url=page_url, page_title=page_title, via=via,
+                fetched_at=exchange.fetched_at,
                 http_status=exchange.status,
                 headers=[[k, v] for k, v in exchange.response_headers],
                 content_type=content_type, size=len(body), sha256=sha256,

@@ -25,6 +25,7 @@ from ledger.clock import Clock
 from ledger.db import Ledger
 from ledger.evidence import EvidenceStore
 from ledger.models import CrawlStatus, Target
+from ledger.object_store import object_store_from_settings
 from monitor.crawl.guard import allow_private_hosts
 from monitor.crawl.host_slots import UNREACHABLE
 from monitor.crawl.ledger_sink import LedgerSink, RevisitPolicy
@@ -146,6 +147,18 @@ def _quieten_scrapy(quiet: bool) -> None:
                 handler.addFilter(_QuietScrapy())
 
 
+def _push_left_behind(evidence: EvidenceStore) -> None:
+    """Upload what an earlier crawl left only on this disk (killed before it closed its WARC
+    file, or object storage was down). Cheap when there is nothing: local markers say what is
+    there. Object storage unreachable raises, before any crawl starts: no capture could be kept."""
+    report = evidence.push_pending()
+    if report.uploaded:
+        log.info("evidence left behind by earlier crawls: %d file(s) uploaded to object storage",
+                 report.uploaded)
+    for problem in report.problems:
+        log.warning("evidence not uploaded to object storage: %s", problem)
+
+
 def run_crawls(settings: Settings, ledger: Ledger, clock: Clock, targets: list[Target], *,
                actor: str, rechecks: Mapping[int, Sequence[str]] | None = None
                ) -> list[CrawlResult]:
@@ -159,7 +172,10 @@ def run_crawls(settings: Settings, ledger: Ledger, clock: Clock, targets: list[T
                             media=timedelta(days=crawl.revisit_media_days))
     allow_private_hosts(h for t in targets if t.allow_private for h in own_hosts(t))
     evidence = EvidenceStore(settings.evidence_dir, max_file_bytes=crawl.warc_file_mb * _MIB,
-                             software=SOFTWARE, operator_contact=crawl.contact_url)
+                             software=SOFTWARE, operator_contact=crawl.contact_url,
+                             remote=object_store_from_settings(settings.evidence))
+    if evidence.remote is not None:
+        _push_left_behind(evidence)
     quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
     _quieten_scrapy(quiet)
     process = CrawlerProcess(ScrapySettings({**base, "LOG_INSTALL_ROOT_HANDLER": False}))

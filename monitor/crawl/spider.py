@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 
@@ -71,6 +71,7 @@ class TargetSpider(Spider):
         self._pages_scheduled = 0
         self._scheduled: set[str] = set()  # page and media URLs requested in this crawl
         self._page_evidence: dict[str, WarcLocation] = {}
+        self._page_titles: dict[str, str] = {}
 
     # -- requests -------------------------------------------------------------------------
 
@@ -203,7 +204,8 @@ class TargetSpider(Spider):
         capture_id = self.sink.record_capture(
             self._exchange(response, self._metadata(response, fmt)), response.body,
             page_url=page_url, via=response.meta.get("via", "page"),
-            page_location=page_location, content_type=_content_type(response))
+            page_location=page_location, content_type=_content_type(response),
+            page_title=self._page_titles.get(page_url) if page_url else None)
         if capture_id is not None:
             log.info("captured %s (%s, %d bytes) as capture %d", response.url, fmt,
                      len(response.body), capture_id)
@@ -262,7 +264,8 @@ class TargetSpider(Spider):
             self._exchange(joined, metadata), joined.body, page_url=meta.get("page_url"),
             via=Via.PLAYLIST.value,
             page_location=self._page_evidence.get(str(meta.get("page_url"))),
-            content_type=_content_type(playlist))
+            content_type=_content_type(playlist),
+            page_title=self._page_titles.get(str(meta.get("page_url"))))
         if capture_id is not None:
             log.info("captured HLS %s (%d segments) as capture %d", playlist.url,
                      len(meta["segments"]), capture_id)
@@ -319,9 +322,21 @@ class TargetSpider(Spider):
         self._page_evidence[response.url] = self.sink.archive_page(self._exchange(response, {
             "crawl_id": self.sink.crawl_id, "target": self.plan.target, "role": "page",
             "software": self.plan.software}))
+        title = _page_title(response)
+        if title:
+            self._page_titles[response.url] = title
 
     def _exchange(self, response: Response, metadata: dict[str, Any]) -> Exchange:
         return _exchange(response, metadata, self.sink.clock.now())
+
+
+def _page_title(response: Response) -> str | None:
+    """The page's <title>, whitespace folded and cut to 500 characters (it is kept as the
+    site wrote it, markup included, and always shown as text)."""
+    if not isinstance(response, TextResponse):
+        return None
+    text = " ".join(" ".join(response.xpath("//title//text()").getall()).split())
+    return text[:500] or None
 
 
 def _carry(meta: dict[str, Any]) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def test_crawl_finds_every_copy_and_refuses_what_it_must(
         shown = json.loads(cli("captures", "show", str(found["/media/blog-64k.mp3"]["capture_id"]),
                                "--json").stdout)
         assert shown["page_url"] == server.url("/blog/") and shown["via"] == "link"
+        assert shown["page_title"] == "Blog: this week's uploads"
         assert shown["warc"]["length"] > 0 and shown["page_warc"] is not None
         assert shown["ip_address"] == "127.0.0.1" and len(shown["sha256"]) == 64
 

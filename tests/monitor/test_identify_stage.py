@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -105,3 +106,38 @@ def test_captures_become_detections_once(app: App, clock: FixedClock) -> None:
         audited = session.execute(select(func.count()).where(
             AuditEntry.action == "detection.created")).scalar()
         assert audited == 2
+
+
+def test_object_storage_out_of_reach_costs_a_capture_no_attempt(
+        app: App, clock: FixedClock, tmp_path: Path) -> None:
+    """A worker on another machine fetches the media from object storage; while that is out
+    of reach the capture waits, pending and unclaimed, instead of using up its attempts."""
+    from ledger.object_store import ObjectStore, ObjectStoreError
+
+    body = encode(excerpt(synthesize_track(11, 30.0, RATE), RATE, 5.0, 10.0), RATE, "mp3", "64k")
+    with app.ledger.write() as session:
+        session.add(Target(id=1, name="site", start_urls=["https://s.example/"],
+                           allowed_domains=["s.example"], follow=[], deny=[], depth=1,
+                           max_pages=10, schedule="every 6h", delay_seconds=1.0, concurrency=1,
+                           obey_robots=True, allow_private=False, source="cli",
+                           created_at=clock.now()))
+        session.add(Crawl(id=1, target_id=1, status=CrawlStatus.FINISHED,
+                          started_at=clock.now(), stats={}))
+    with app.evidence() as evidence:
+        capture_id = _capture(app, evidence, 1, "https://s.example/copy.mp3", body)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    away = ObjectStore(f"http://127.0.0.1:{port}", "evidence", access_key_id="k",
+                       secret_access_key="s", timeout_seconds=1)
+    elsewhere = EvidenceStore(tmp_path / "other-machine", remote=away)  # nothing on its disk
+    stage = IdentifyStage(app.settings, app.ledger, clock, app.matcher, elsewhere,
+                          actor="test")
+    for _ in range(4):  # more than MAX_ATTEMPTS
+        with pytest.raises(ObjectStoreError):
+            stage.run()
+    with app.ledger.read() as session:
+        capture = session.get(Capture, capture_id)
+        assert capture is not None
+        assert (capture.identify_status, capture.claimed_by, capture.attempts) == (
+            IdentifyStatus.PENDING, None, 0)

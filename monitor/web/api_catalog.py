@@ -1,0 +1,564 @@
+"""``/holders`` and ``/recordings``: rights-holders and their catalogs over the REST API.
+
+Every role reads, a ``holder`` or ``legal`` account only its own rights-holder and its
+recordings (another holder's answers 404, as a missing one). Admins register holders; a holder's
+details are changed by admins and the holder's own ``holder`` accounts. Recordings are uploaded
+by admins, operators (for the ``holder_id`` they name) and ``holder`` accounts (for their own
+holder), and withdrawn by admins and the holder's own accounts; ``legal`` accounts only read.
+The same services as ``copyguard holders`` and ``copyguard catalog`` (:mod:`ledger.holders`,
+:mod:`fingerprints.catalog`), each change in the audit log under the caller's name; the JSON
+shapes are those of the CLI's ``--json`` (:mod:`monitor.views`).
+
+An upload is streamed to a temporary directory under the data directory (``<home>/uploads``),
+each file stopped past ``[web] max_upload_mb``, decoded with the ``[decoding]`` limits and
+fingerprinted in the request; nothing is registered unless every file decodes, and the
+temporary files are removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import IO, Annotated, Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy.orm import Session
+
+from fingerprints.catalog import (
+    ImportStatus,
+    PreparedRecording,
+    prepare,
+    register,
+    remove_recording,
+)
+from fingerprints.errors import FingerprintError
+from fingerprints.metadata import RecordingMetadata, normalise_isrc, parse_territories, read_tags
+from ledger.accounts import Principal
+from ledger.errors import ConflictError, NotFoundError
+from ledger.holders import add_holder, update_holder
+from ledger.models import Recording, RightsHolder, Role
+from monitor.app import App
+from monitor.views.holders import HolderView, count_holders, holder_view, list_holder_views
+from monitor.views.recordings import (
+    RecordingDetail,
+    RecordingSummary,
+    count_recordings,
+    recording_detail,
+    recording_filters,
+    recording_rows,
+    recording_summary,
+)
+from monitor.web.scope import RowId, check_visible, holder_filter
+from monitor.web.security import CSRF_HEADER, SESSION_COOKIE, authenticate, require, state_of
+
+router = APIRouter()
+
+Reader = Annotated[Principal, Depends(authenticate)]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+HolderEditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.HOLDER))]
+Uploader = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.HOLDER))]
+Remover = Annotated[Principal, Depends(require(Role.ADMIN, Role.HOLDER))]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Skip this many items first.")]
+
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "Not for this role."}}
+_NO_HOLDER: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such rights-holder, or not the caller's."}}
+_NO_RECORDING: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such recording, or another rights-holder's."}}
+
+# One catalog change at a time in this process: the search index object is not thread-safe,
+# and an upload's duplicate check must see the upload before it.
+_CATALOG_CHANGES = threading.Lock()
+FILE_FIELD = "files"
+MAX_FILES = 20  # per request; each file up to [web] max_upload_mb
+_MAX_FIELDS = 20
+_MAX_FIELD_BYTES = 64 * 1024
+
+
+class HolderPage(BaseModel):
+    items: list[HolderView]
+    total: int = Field(description="How many holders match, over all pages.")
+
+
+class HolderIn(BaseModel):
+    """A rights-holder to register (as ``copyguard holders add``)."""
+
+    name: str = Field(min_length=1, max_length=200,
+                      description="As notices will show it; unique, and never changed.")
+    email: str = Field(min_length=3, max_length=320, description="Contact address for notices.")
+    address: str | None = Field(None, max_length=2000)
+    phone: str | None = Field(None, max_length=64)
+    signatory: str | None = Field(None, max_length=200, description="Who signs its notices.")
+    signatory_title: str | None = Field(None, max_length=200)
+    notice_policy: Literal["auto", "review"] = Field(
+        "review", description="auto: confident whole-work detections are noticed by rule; "
+                              "review: a person approves every notice.")
+
+
+class HolderChanges(BaseModel):
+    """Details to change (as ``copyguard holders set``): only the fields sent; null clears an
+    optional one. The name does not change (notices and cases quote it)."""
+
+    email: str | None = Field(None, max_length=320)
+    address: str | None = Field(None, max_length=2000)
+    phone: str | None = Field(None, max_length=64)
+    signatory: str | None = Field(None, max_length=200)
+    signatory_title: str | None = Field(None, max_length=200)
+    notice_policy: Literal["auto", "review"] | None = None
+
+
+class RecordingPage(BaseModel):
+    items: list[RecordingSummary]
+    total: int = Field(description="How many recordings match, over all pages.")
+
+
+class UploadFields(BaseModel):
+    """The form fields beside the files; they override the files' own tags (as the CSV of
+    ``copyguard catalog import --metadata`` does). Empty fields are ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holder_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                  description="Whose recordings: required of admins and "
+                                              "operators; a holder account uploads for its "
+                                              "own.")
+    title: str | None = Field(None, max_length=500, description="One file only; default: "
+                                                                "its title tag, else its name.")
+    artist: str | None = Field(None, max_length=500)
+    isrc: str | None = Field(None, max_length=20, description="One file only.")
+    registration_number: str | None = Field(None, max_length=64)
+    registration_date: date | None = None
+    publication_date: date | None = None
+    territories: str | None = Field(None, max_length=2000, description="ISO 3166-1 alpha-2 "
+                                    "codes separated by spaces or commas, or WORLD (default).")
+    registration_status: Literal["registered", "pending"] | None = None
+    chain_of_title: str | None = Field(None, max_length=20_000)
+
+    def metadata(self) -> RecordingMetadata:
+        """Raises ``MetadataError`` (400) for a malformed ISRC or territory."""
+        return RecordingMetadata(
+            title=self.title, artist=self.artist,
+            isrc=normalise_isrc(self.isrc) if self.isrc else None,
+            registration_number=self.registration_number,
+            registration_date=self.registration_date, publication_date=self.publication_date,
+            territories=parse_territories(self.territories or ""),
+            registration_status=self.registration_status, chain_of_title=self.chain_of_title)
+
+
+class ImportedFile(BaseModel):
+    """What became of one uploaded file."""
+
+    file: str = Field(description="The file's name, as registered.")
+    status: Literal["imported", "duplicate", "conflict"] = Field(
+        description="imported; duplicate: the holder already registered the same audio (not "
+                    "imported again); conflict: imported, but another holder registered the "
+                    "same audio (an ownership conflict both see).")
+    message: str
+    recording: RecordingDetail | None = Field(description="The recording registered; null "
+                                                          "for a duplicate.")
+    other_recording_ids: list[int] = Field(description="The recording(s) with the same audio.")
+
+
+class ImportResult(BaseModel):
+    items: list[ImportedFile]
+
+
+# -- rights-holders ----------------------------------------------------------------------------
+
+def _visible_holder(session: Session, principal: Principal, holder_id: int) -> RightsHolder:
+    holder = session.get(RightsHolder, holder_id)
+    if holder is None:
+        raise NotFoundError(f"no rights-holder {holder_id}")
+    check_visible(principal, holder.id, f"rights-holder {holder_id}")
+    return holder
+
+
+@router.get("/holders", response_model=HolderPage, tags=["holders"])
+def list_holders(request: Request, principal: Reader, limit: Limit = 100,
+                 offset: Offset = 0) -> HolderPage:
+    """Rights-holders, newest first: every one for admins and operators, its own for a holder
+    or legal account."""
+    app = state_of(request).app
+    where = holder_filter(principal, RightsHolder.id)
+    with app.ledger.read() as session:
+        return HolderPage(items=list_holder_views(session, where, limit=limit, offset=offset),
+                          total=count_holders(session, where))
+
+
+@router.get("/holders/{holder_id}", response_model=HolderView, tags=["holders"],
+            responses=_NO_HOLDER)
+def show_holder(holder_id: RowId, request: Request, principal: Reader) -> HolderView:
+    """One rights-holder's details."""
+    app = state_of(request).app
+    with app.ledger.read() as session:
+        return holder_view(_visible_holder(session, principal, holder_id))
+
+
+@router.post("/holders", response_model=HolderView, status_code=201, tags=["holders"],
+             responses={**_FORBIDDEN, 409: {"description": "The name is taken."}})
+def create_holder(body: HolderIn, request: Request, principal: Admin) -> HolderView:
+    """Register a rights-holder (admins). Give it accounts with ``copyguard users add``."""
+    app = state_of(request).app
+    with app.ledger.write() as session:
+        holder = add_holder(session, app.clock, name=body.name, email=body.email,
+                            address=body.address, phone=body.phone,
+                            signatory_name=body.signatory,
+                            signatory_title=body.signatory_title,
+                            notice_policy=body.notice_policy, actor=principal.actor)
+        return holder_view(holder)
+
+
+@router.patch("/holders/{holder_id}", response_model=HolderView, tags=["holders"],
+              responses={**_FORBIDDEN, **_NO_HOLDER})
+def change_holder(holder_id: RowId, body: HolderChanges, request: Request,
+                  principal: HolderEditor) -> HolderView:
+    """Change a rights-holder's contact details, signatory or notice policy: only the fields
+    sent, null clearing an optional one (audited, with the values before). Admins, and the
+    holder's own holder accounts."""
+    app = state_of(request).app
+    sent = {("signatory_name" if key == "signatory" else key): getattr(body, key)
+            for key in body.model_fields_set}
+    with app.ledger.write() as session:
+        holder = _visible_holder(session, principal, holder_id)
+        if sent:  # null reaches update_holder as "" (clear), since None there means "keep"
+            holder = update_holder(session, app.clock, holder.name, actor=principal.actor,
+                                   **{key: "" if value is None else value
+                                      for key, value in sent.items()})
+        return holder_view(holder)
+
+
+# -- recordings --------------------------------------------------------------------------------
+
+def _visible_recording(session: Session, principal: Principal, recording_id: int) -> Recording:
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFoundError(f"no recording {recording_id}")
+    check_visible(principal, recording.holder_id, f"recording {recording_id}")
+    return recording
+
+
+@router.get("/recordings", response_model=RecordingPage, tags=["recordings"])
+def list_recordings(
+        request: Request, principal: Reader,
+        holder_id: Annotated[int | None, Query(
+            ge=1, le=2**31 - 1, description="Only this rights-holder's recordings.")] = None,
+        include_removed: Annotated[bool, Query(description="Include withdrawn ones (as "
+                                                           "`catalog list --all`).")] = False,
+        limit: Limit = 100, offset: Offset = 0) -> RecordingPage:
+    """The catalog, the latest registered first: every holder's for admins and operators,
+    its own holder's for a holder or legal account."""
+    app = state_of(request).app
+    where = (recording_filters(holder_id=holder_id, include_removed=include_removed)
+             + holder_filter(principal, Recording.holder_id))
+    with app.ledger.read() as session:
+        rows = recording_rows(session, where, newest_first=True, limit=limit, offset=offset)
+        return RecordingPage(items=[recording_summary(rec, name) for rec, name in rows],
+                             total=count_recordings(session, where))
+
+
+@router.get("/recordings/{recording_id}", response_model=RecordingDetail, tags=["recordings"],
+            responses=_NO_RECORDING)
+def show_recording(recording_id: RowId, request: Request, principal: Reader) -> RecordingDetail:
+    """One recording: its metadata, its registration (what a lawsuit over it may claim), its
+    fingerprints (whether identify finds it) and any ownership conflict over its audio."""
+    app = state_of(request).app
+    with app.ledger.read() as session:
+        return recording_detail(session, _visible_recording(session, principal, recording_id))
+
+
+@router.delete("/recordings/{recording_id}", response_model=RecordingDetail,
+               tags=["recordings"], responses={**_FORBIDDEN, **_NO_RECORDING})
+def remove(recording_id: RowId, request: Request, principal: Remover) -> RecordingDetail:
+    """Withdraw a recording (as ``copyguard catalog remove``): it is no longer matched; its
+    row and history stay, for the detections and notices that cite it. Admins, and the
+    holder's own holder accounts; a withdrawn recording answers 404."""
+    app = state_of(request).app
+    with _CATALOG_CHANGES:
+        index = app.index  # opened (and synced) before the write transaction: it needs one
+        with app.ledger.write() as session:
+            _visible_recording(session, principal, recording_id)
+            recording = remove_recording(session, app.clock, index, recording_id=recording_id,
+                                         actor=principal.actor)
+            return recording_detail(session, recording)
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+class _TooLarge(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class _Received:
+    name: str  # as uploaded, made safe for a file name
+    path: Path
+
+
+def _safe_name(raw: str) -> str:
+    """The last part of an uploaded file's name, with only word characters, dots, dashes,
+    spaces and parentheses (it is stored as the recording's file name and default title)."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^\w.\- ()]+", "_", name).strip(" .")[:200]
+    return name or "upload"
+
+
+class _MultipartSink:
+    """Where a ``multipart/form-data`` body goes as it streams in: each file of the ``files``
+    field into a file of its own under ``directory``, the other fields into memory, each within
+    its limit (a file past ``max_file_bytes`` raises ``_TooLarge``)."""
+
+    def __init__(self, boundary: bytes, directory: Path, max_file_bytes: int) -> None:
+        self.fields: dict[str, str] = {}
+        self.files: list[_Received] = []
+        self._directory = directory
+        self._max_file_bytes = max_file_bytes
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._field = ""
+        self._data = bytearray()
+        self._out: IO[bytes] | None = None
+        self._size = 0
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
+            "on_header_value": self._header_value_data, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end})
+
+    def write(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finish(self) -> None:
+        self._parser.finalize()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def _part_begin(self) -> None:
+        self._disposition, self._field, self._size = b"", "", 0
+        self._data.clear()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if bytes(self._header_name).lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        if b"name" not in options:
+            raise HTTPException(400, "a form part has no name")
+        self._field = options[b"name"].decode("utf-8", "replace")
+        if b"filename" not in options:
+            if self._field in self.fields or len(self.fields) >= _MAX_FIELDS:
+                raise HTTPException(400, f"form field {self._field!r} repeated, or too many")
+            return
+        if self._field != FILE_FIELD:
+            raise HTTPException(400, f"send the audio files in the {FILE_FIELD!r} field, "
+                                     f"not {self._field!r}")
+        if len(self.files) >= MAX_FILES:
+            raise HTTPException(400, f"at most {MAX_FILES} files per upload")
+        name = _safe_name(options[b"filename"].decode("utf-8", "replace"))
+        folder = self._directory / str(len(self.files))  # two files may share a name
+        folder.mkdir()
+        self.files.append(_Received(name, folder / name))
+        self._out = (folder / name).open("wb")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        self._size += end - start
+        if self._out is not None:
+            if self._size > self._max_file_bytes:
+                raise _TooLarge(self.files[-1].name)
+            self._out.write(data[start:end])
+        elif self._size > _MAX_FIELD_BYTES:
+            raise HTTPException(400, f"form field {self._field!r} is too long")
+        else:
+            self._data += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._out is not None:
+            self.close()
+            return
+        try:
+            self.fields[self._field] = self._data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(400, f"form field {self._field!r} is not UTF-8") from None
+
+
+def _boundary(request: Request) -> bytes:
+    kind, options = parse_options_header(request.headers.get("content-type"))
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise HTTPException(415, "send the recordings as multipart/form-data")
+    return options[b"boundary"]
+
+
+async def _receive(stream: AsyncIterator[bytes], sink: _MultipartSink, limit: int,
+                   limit_mb: int) -> None:
+    """Feed the body to ``sink`` (its file writes in a worker thread). Past the limit, as much
+    again is read and dropped, so that the client is told 413 rather than having its
+    connection cut mid-send; the body's Content-Length is never trusted."""
+    try:
+        async for chunk in stream:
+            await to_thread.run_sync(sink.write, chunk)
+        await to_thread.run_sync(sink.finish)
+    except _TooLarge as exc:
+        dropped = 0
+        async for chunk in stream:
+            dropped += len(chunk)
+            if dropped > limit:
+                break
+        raise HTTPException(413, f"{exc.name} is larger than the upload limit of {limit_mb} "
+                                 "MiB ([web] max_upload_mb); nothing was registered") from None
+    except FormParserError:
+        raise HTTPException(400, "not a well-formed multipart/form-data body") from None
+    finally:
+        sink.close()
+
+
+def _fields(raw: dict[str, str]) -> UploadFields:
+    try:
+        return UploadFields.model_validate({k: v for k, v in raw.items() if v.strip()})
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
+                                      for error in exc.errors(include_url=False)]) from None
+
+
+def _upload_holder(app: App, principal: Principal, holder_id: int | None) -> int:
+    """Whose the upload is: a holder account's own holder, else the ``holder_id`` given."""
+    if principal.scope is not None:
+        if holder_id not in (None, principal.scope):
+            raise NotFoundError(f"no rights-holder {holder_id}")
+        return principal.scope
+    if holder_id is None:
+        raise HTTPException(400, "give holder_id: the rights-holder these recordings are "
+                                 "registered for")
+    with app.ledger.read() as session:
+        if session.get(RightsHolder, holder_id) is None:
+            raise NotFoundError(f"no rights-holder {holder_id}")
+    return holder_id
+
+
+def _prepared(received: _Received, app: App) -> PreparedRecording:
+    """Decode and fingerprint one file (within the ``[decoding]`` limits), or 400 naming it
+    (and never the server's temporary path)."""
+    try:
+        return prepare(received.path, app.decode_limits)
+    except FingerprintError as exc:
+        reason = str(exc).replace(str(received.path), received.name)
+        raise HTTPException(400, f"{received.name}: not registered, as it cannot be decoded "
+                                 f"as audio ({reason}); nothing was registered") from None
+
+
+def _register_uploads(app: App, principal: Principal, fields: UploadFields,
+                      files: list[_Received]) -> ImportResult:
+    holder_id = _upload_holder(app, principal, fields.holder_id)
+    if not files:
+        raise HTTPException(400, f"no audio in the upload: send the recordings as files of "
+                                 f"the {FILE_FIELD!r} field")
+    if len(files) > 1 and (fields.title or fields.isrc):
+        raise HTTPException(400, "title and isrc name one recording: upload one file with them")
+    given = fields.metadata()
+    # Every file is decoded before any is registered: one bad file registers nothing.
+    ready = [(received, _prepared(received, app)) for received in files]
+    metadata = [read_tags(received.path).overridden_by(given) for received, _ in ready]
+    items = []
+    with _CATALOG_CHANGES:
+        store = app.catalog_store  # its index opened before the write transactions need it
+        try:
+            for (received, prepared), tags in zip(ready, metadata, strict=True):
+                with app.ledger.write() as session:
+                    outcome = register(
+                        session, app.clock, store, holder_id=holder_id, prepared=prepared,
+                        metadata=tags, actor=principal.actor,
+                        duplicate_similarity=app.settings.catalog.duplicate_similarity)
+                    recording = (session.get(Recording, outcome.recording_id)
+                                 if outcome.recording_id is not None else None)
+                    items.append(ImportedFile(
+                        file=received.name, status=outcome.status.value,
+                        message=outcome.message,
+                        recording=recording_detail(session, recording) if recording else None,
+                        other_recording_ids=list(outcome.other_recording_ids)))
+        finally:
+            store.index.save()
+    if all(item.status == ImportStatus.DUPLICATE for item in items):
+        raise ConflictError("; ".join(f"{item.file}: {item.message}" for item in items))
+    return ImportResult(items=items)
+
+
+def _upload_schema() -> dict[str, Any]:
+    schema = UploadFields.model_json_schema()
+    schema["properties"] = {FILE_FIELD: {
+        "type": "array", "items": {"type": "string", "format": "binary"},
+        "description": f"The audio files (at most {MAX_FILES}), each within [web] "
+                       "max_upload_mb."}, **schema["properties"]}
+    schema["required"] = [FILE_FIELD]
+    return schema
+
+
+def _csrf_in_header(request: Request) -> None:
+    """A browser session's upload carries its CSRF token in the header (or, from the
+    console's form, the ``csrf_token`` query parameter): taking it from the form would read
+    the whole body before the limits apply."""
+    if ("authorization" not in request.headers and SESSION_COOKIE in request.cookies
+            and CSRF_HEADER not in request.headers
+            and "csrf_token" not in request.query_params):
+        raise HTTPException(403, f"send the CSRF token in the {CSRF_HEADER} header with an "
+                                 "upload")
+
+
+@router.post(
+    "/recordings", response_model=ImportResult, status_code=201, tags=["recordings"],
+    dependencies=[Depends(_csrf_in_header)],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": _upload_schema()}}}},
+    responses={**_FORBIDDEN,
+               400: {"description": "A file is not audio (named), or a field is wrong; "
+                                    "nothing was registered."},
+               404: {"description": "No such rights-holder, or not the caller's."},
+               409: {"description": "Every file is audio the holder already registered."},
+               413: {"description": "A file is larger than [web] max_upload_mb."},
+               415: {"description": "Not multipart/form-data."},
+               422: {"description": "A metadata field is malformed (a date, an ISRC)."}})
+async def upload(request: Request, principal: Uploader) -> ImportResult:  # async: it streams
+    """Register recordings (as ``copyguard catalog import``): upload audio files in the
+    ``files`` field, with metadata fields that override their tags. Each file is decoded and
+    fingerprinted in the request (a few seconds for a three-minute track); one that is not
+    audio registers nothing. Admins and operators name the ``holder_id``; a holder account
+    registers for its own holder. Audio the holder already registered is a ``duplicate``
+    (409 when every file is one); audio another holder registered is imported as a
+    ``conflict`` that both holders see."""
+    app = state_of(request).app
+    boundary = _boundary(request)
+    limit_mb = app.settings.web.max_upload_mb
+    uploads = app.settings.home / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
+    try:
+        sink = _MultipartSink(boundary, directory, limit_mb * 1024 * 1024)
+        await _receive(request.stream(), sink, limit_mb * 1024 * 1024, limit_mb)
+        fields = _fields(sink.fields)
+        return await to_thread.run_sync(_register_uploads, app, principal, fields, sink.files)
+    finally:
+        await to_thread.run_sync(shutil.rmtree, directory, True)
