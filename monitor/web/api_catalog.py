@@ -17,22 +17,17 @@ temporary files are removed whatever happens.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.orm import Session
 
 from fingerprints.catalog import (
@@ -61,6 +56,14 @@ from monitor.views.recordings import (
 )
 from monitor.web.scope import RowId, check_visible, holder_filter
 from monitor.web.security import CSRF_HEADER, SESSION_COOKIE, authenticate, require, state_of
+from monitor.web.upload import (
+    FILE_FIELD,
+    MAX_FILES,
+    MultipartSink,
+    Received,
+    boundary_of,
+    receive,
+)
 
 router = APIRouter()
 
@@ -81,10 +84,6 @@ _NO_RECORDING: dict[int | str, dict[str, Any]] = {
 # One catalog change at a time in this process: the search index object is not thread-safe,
 # and an upload's duplicate check must see the upload before it.
 _CATALOG_CHANGES = threading.Lock()
-FILE_FIELD = "files"
-MAX_FILES = 20  # per request; each file up to [web] max_upload_mb
-_MAX_FIELDS = 20
-_MAX_FIELD_BYTES = 64 * 1024
 
 
 class HolderPage(BaseModel):
@@ -296,147 +295,6 @@ def remove(recording_id: RowId, request: Request, principal: Remover) -> Recordi
 
 # -- uploads -----------------------------------------------------------------------------------
 
-class _TooLarge(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-@dataclass(frozen=True)
-class _Received:
-    name: str  # as uploaded, made safe for a file name
-    path: Path
-
-
-def _safe_name(raw: str) -> str:
-    """The last part of an uploaded file's name, with only word characters, dots, dashes,
-    spaces and parentheses (it is stored as the recording's file name and default title)."""
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[^\w.\- ()]+", "_", name).strip(" .")[:200]
-    return name or "upload"
-
-
-class _MultipartSink:
-    """Where a ``multipart/form-data`` body goes as it streams in: each file of the ``files``
-    field into a file of its own under ``directory``, the other fields into memory, each within
-    its limit (a file past ``max_file_bytes`` raises ``_TooLarge``)."""
-
-    def __init__(self, boundary: bytes, directory: Path, max_file_bytes: int) -> None:
-        self.fields: dict[str, str] = {}
-        self.files: list[_Received] = []
-        self._directory = directory
-        self._max_file_bytes = max_file_bytes
-        self._header_name = bytearray()
-        self._header_value = bytearray()
-        self._disposition = b""
-        self._field = ""
-        self._data = bytearray()
-        self._out: IO[bytes] | None = None
-        self._size = 0
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value_data, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-            "on_part_end": self._part_end})
-
-    def write(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
-
-    def finish(self) -> None:
-        self._parser.finalize()
-
-    def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def _part_begin(self) -> None:
-        self._disposition, self._field, self._size = b"", "", 0
-        self._data.clear()
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        if bytes(self._header_name).lower() == b"content-disposition":
-            self._disposition = bytes(self._header_value)
-        self._header_name.clear()
-        self._header_value.clear()
-
-    def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._disposition)
-        if b"name" not in options:
-            raise HTTPException(400, "a form part has no name")
-        self._field = options[b"name"].decode("utf-8", "replace")
-        if b"filename" not in options:
-            if self._field in self.fields or len(self.fields) >= _MAX_FIELDS:
-                raise HTTPException(400, f"form field {self._field!r} repeated, or too many")
-            return
-        if self._field != FILE_FIELD:
-            raise HTTPException(400, f"send the audio files in the {FILE_FIELD!r} field, "
-                                     f"not {self._field!r}")
-        if len(self.files) >= MAX_FILES:
-            raise HTTPException(400, f"at most {MAX_FILES} files per upload")
-        name = _safe_name(options[b"filename"].decode("utf-8", "replace"))
-        folder = self._directory / str(len(self.files))  # two files may share a name
-        folder.mkdir()
-        self.files.append(_Received(name, folder / name))
-        self._out = (folder / name).open("wb")
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        self._size += end - start
-        if self._out is not None:
-            if self._size > self._max_file_bytes:
-                raise _TooLarge(self.files[-1].name)
-            self._out.write(data[start:end])
-        elif self._size > _MAX_FIELD_BYTES:
-            raise HTTPException(400, f"form field {self._field!r} is too long")
-        else:
-            self._data += data[start:end]
-
-    def _part_end(self) -> None:
-        if self._out is not None:
-            self.close()
-            return
-        try:
-            self.fields[self._field] = self._data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HTTPException(400, f"form field {self._field!r} is not UTF-8") from None
-
-
-def _boundary(request: Request) -> bytes:
-    kind, options = parse_options_header(request.headers.get("content-type"))
-    if kind != b"multipart/form-data" or not options.get(b"boundary"):
-        raise HTTPException(415, "send the recordings as multipart/form-data")
-    return options[b"boundary"]
-
-
-async def _receive(stream: AsyncIterator[bytes], sink: _MultipartSink, limit: int,
-                   limit_mb: int) -> None:
-    """Feed the body to ``sink`` (its file writes in a worker thread). Past the limit, as much
-    again is read and dropped, so that the client is told 413 rather than having its
-    connection cut mid-send; the body's Content-Length is never trusted."""
-    try:
-        async for chunk in stream:
-            await to_thread.run_sync(sink.write, chunk)
-        await to_thread.run_sync(sink.finish)
-    except _TooLarge as exc:
-        dropped = 0
-        async for chunk in stream:
-            dropped += len(chunk)
-            if dropped > limit:
-                break
-        raise HTTPException(413, f"{exc.name} is larger than the upload limit of {limit_mb} "
-                                 "MiB ([web] max_upload_mb); nothing was registered") from None
-    except FormParserError:
-        raise HTTPException(400, "not a well-formed multipart/form-data body") from None
-    finally:
-        sink.close()
-
-
 def _fields(raw: dict[str, str]) -> UploadFields:
     try:
         return UploadFields.model_validate({k: v for k, v in raw.items() if v.strip()})
@@ -460,7 +318,7 @@ def _upload_holder(app: App, principal: Principal, holder_id: int | None) -> int
     return holder_id
 
 
-def _prepared(received: _Received, app: App) -> PreparedRecording:
+def _prepared(received: Received, app: App) -> PreparedRecording:
     """Decode and fingerprint one file (within the ``[decoding]`` limits), or 400 naming it
     (and never the server's temporary path)."""
     try:
@@ -472,7 +330,7 @@ def _prepared(received: _Received, app: App) -> PreparedRecording:
 
 
 def _register_uploads(app: App, principal: Principal, fields: UploadFields,
-                      files: list[_Received]) -> ImportResult:
+                      files: list[Received]) -> ImportResult:
     holder_id = _upload_holder(app, principal, fields.holder_id)
     if not files:
         raise HTTPException(400, f"no audio in the upload: send the recordings as files of "
@@ -550,14 +408,14 @@ async def upload(request: Request, principal: Uploader) -> ImportResult:  # asyn
     (409 when every file is one); audio another holder registered is imported as a
     ``conflict`` that both holders see."""
     app = state_of(request).app
-    boundary = _boundary(request)
+    boundary = boundary_of(request)
     limit_mb = app.settings.web.max_upload_mb
     uploads = app.settings.home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
     try:
-        sink = _MultipartSink(boundary, directory, limit_mb * 1024 * 1024)
-        await _receive(request.stream(), sink, limit_mb * 1024 * 1024, limit_mb)
+        sink = MultipartSink(boundary, directory, limit_mb * 1024 * 1024)
+        await receive(request.stream(), sink, limit_mb * 1024 * 1024, limit_mb)
         fields = _fields(sink.fields)
         return await to_thread.run_sync(_register_uploads, app, principal, fields, sink.files)
     finally:
