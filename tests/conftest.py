@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -35,14 +36,19 @@ def _postgres_reachable() -> str | None:
     return None
 
 
+def unavailable(message: str, what: str) -> NoReturn:
+    """A service or tool the tests need is missing: skip with the reason on a laptop, fail
+    in CI (``CI=true``), which must run every test."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI must run the {what} tests)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     problem = _postgres_reachable()
     if problem is not None:
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI must run the PostgreSQL tests)")
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}", "PostgreSQL")
     return POSTGRES_URL
 
 

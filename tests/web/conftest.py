@@ -29,6 +29,7 @@ from ledger.models import Role
 from monitor.app import App, build_app
 from monitor.litigation_stage import refresh
 from monitor.web.server import build_api
+from tests.conftest import unavailable
 from tests.litigation.case_history import CaseStory, build_case_story
 
 PASSWORD = "a long enough password"
@@ -120,10 +121,8 @@ CHROMIUM = Path(os.environ.get("COPYGUARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 def browser() -> Iterator[Browser]:
     """Debian's chromium, headless, driven by Playwright (its own browsers are not used)."""
     if not CHROMIUM.exists():
-        message = f"no chromium at {CHROMIUM} (apt-get install chromium; `make test` does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI must run the browser tests)")
-        pytest.skip(message)
+        unavailable(f"no chromium at {CHROMIUM} (apt-get install chromium; `make test` does)",
+                    "browser")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                               args=["--no-sandbox"])

@@ -39,6 +39,7 @@ from monitor.crawl.host_slots import (
     SharedHostDelayMiddleware,
     redacted,
 )
+from tests.conftest import unavailable
 from tests.monitor.conftest import make_cli
 
 REDIS_URL = os.environ.get("COPYGUARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -61,10 +62,7 @@ def _redis_problem() -> str | None:
 def redis_server() -> str:
     problem = _redis_problem()
     if problem is not None:
-        message = f"Redis not reachable at {REDIS_URL}: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI must run the Redis tests)")
-        pytest.skip(message)
+        unavailable(f"Redis not reachable at {REDIS_URL}: {problem}", "Redis")
     return REDIS_URL
 
 
