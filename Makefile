@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean bench-identify bench-shared-index bench-crawl bench-litigation
+.PHONY: install run test lint clean bench-identify bench-shared-index bench-crawl bench-litigation bench-workers bench-soak
 
 $(STAMP): pyproject.toml
 	@scripts/system-deps.sh run
@@ -47,6 +47,14 @@ bench-crawl: install
 ## bench-litigation: the case queue and a dossier export on a large generated ledger; figures go to BENCHMARKS.md
 bench-litigation: install
 	$(BIN)/python -m bench.litigation $(BENCH_ARGS)
+
+## bench-workers: identify throughput with 1, 2 and 4 worker processes on PostgreSQL; figures go to BENCHMARKS.md
+bench-workers: install
+	$(BIN)/python -m bench.workers $(BENCH_ARGS)
+
+## bench-soak: the daemon over thousands of crawl cycles, its memory watched (about an hour); figures go to BENCHMARKS.md
+bench-soak: install
+	$(BIN)/python -m bench.soak $(BENCH_ARGS)
 
 ## clean: remove the virtual environment and the demo data
 clean:
