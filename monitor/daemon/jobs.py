@@ -106,6 +106,10 @@ def _child(runtime: Runtime, args: list[str], timeout: float) -> dict[str, Any]:
             with runtime.lock:
                 runtime.children.discard(child)
     if child.returncode != 0:
+        if runtime.stop.is_set():
+            # Stopped with the daemon (its SIGINT may come before the child's own handler is
+            # in place, exit -2): interrupted, and run again at the next start, not failed.
+            return {"status": "interrupted"}
         raise StageFailed(f"{' '.join(args)} exited with status {child.returncode}: "
                           f"{stderr.strip()[-_TAIL:]}")
     lines = [line for line in stdout.splitlines() if line.strip()]

@@ -29,7 +29,11 @@ from monitor.daemon.jobs import job_id
 
 JOB_FUNCTION = "monitor.daemon.jobs:run"
 JOB_TABLE = "apscheduler_jobs"
-_THREADS = 4  # crawls wait on their child processes; identify works in this one
+_THREADS = 4  # the stages other than crawls; identify works in this process
+# Crawls wait on their child processes for minutes to hours: a pool of their own, so that a
+# busy crawl schedule never holds identify, takedown or the case queue back.
+_CRAWL_THREADS = 4
+CRAWL_EXECUTOR = "crawls"
 
 
 def build_scheduler(app: App) -> BackgroundScheduler:
@@ -37,7 +41,8 @@ def build_scheduler(app: App) -> BackgroundScheduler:
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=app.ledger.engine,
                                                  tablename=JOB_TABLE)},
-        executors={"default": ThreadPoolExecutor(_THREADS)},
+        executors={"default": ThreadPoolExecutor(_THREADS),
+                   CRAWL_EXECUTOR: ThreadPoolExecutor(_CRAWL_THREADS)},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": int(daemon.misfire_grace_seconds)},
         timezone=UTC)
@@ -82,15 +87,20 @@ def sync_jobs(scheduler: BackgroundScheduler, app: App) -> dict[str, str]:
     now = app.clock.now()
     for name, (trigger, args) in wanted.items():
         existing = scheduler.get_job(name)
+        executor = CRAWL_EXECUTOR if args[0] == "crawl" else "default"
         if existing is not None and str(existing.trigger) == str(trigger) \
                 and list(existing.args) == args:
+            if existing.executor != executor:
+                # A job stored before crawls had a pool of their own: moved, keeping its
+                # next run time.
+                scheduler.modify_job(name, executor=executor)
             changes[name] = "kept"
             continue
         # A new job runs at once; a changed one from its new trigger's next time (passing
         # next_run_time=None would pause it: APScheduler's "undefined" is the default).
         first = now if existing is None else trigger.get_next_fire_time(None, now)
         scheduler.add_job(JOB_FUNCTION, trigger, args=args, id=name, name=name,
-                          replace_existing=True, next_run_time=first)
+                          replace_existing=True, next_run_time=first, executor=executor)
         changes[name] = "added" if existing is None else "replaced"
     for name, change in sorted(changes.items()):
         log.info("job %s: %s", name, change)

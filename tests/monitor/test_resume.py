@@ -99,3 +99,37 @@ def test_a_job_that_never_ran_and_one_left_running_run_now(
     _started(app, NOW - timedelta(minutes=1), status="running")  # killed in the middle
     assert resume_interrupted(scheduler, app) == ["cases"]
     assert scheduler.get_job("cases").next_run_time == NOW
+
+
+def test_crawls_run_in_a_pool_of_their_own_and_stored_jobs_move_there(
+        app: App, scheduler: BackgroundScheduler) -> None:
+    """Crawls wait on their children for hours: they must never hold the other stages'
+    threads (a busy crawl schedule once left identify at a sixth of its runs)."""
+    from config.settings import TargetSettings
+    from ledger.targets import add_target
+    from monitor.daemon.scheduler import CRAWL_EXECUTOR, sync_jobs
+
+    with app.ledger.write() as session:
+        add_target(session, app.clock, TargetSettings(name="blog", start_urls=(
+            "https://blog.example/",), schedule="every 1h"), app.settings.crawl, actor="test")
+    sync_jobs(scheduler, app)
+    executors = {job.id: job.executor for job in scheduler.get_jobs()}
+    assert executors.pop("crawl:blog") == CRAWL_EXECUTOR
+    assert set(executors.values()) == {"default"}
+    # A crawl job stored by an older daemon on the shared pool is moved, its time kept.
+    scheduler.modify_job("crawl:blog", executor="default", next_run_time=NOW + HOUR)
+    assert sync_jobs(scheduler, app)["crawl:blog"] == "kept"
+    moved = scheduler.get_job("crawl:blog")
+    assert moved.executor == CRAWL_EXECUTOR and moved.next_run_time == NOW + HOUR
+
+
+def test_a_child_that_fails_because_the_daemon_stops_is_interrupted_not_failed(
+        app: App) -> None:
+    from monitor.daemon import jobs
+
+    runtime = jobs.Runtime(app=app)
+    with pytest.raises(jobs.StageFailed, match="exited with status 1"):
+        jobs._child(runtime, ["targets", "remove", "nothing-by-this-name"], timeout=60)
+    runtime.stop.set()  # the same exit while the daemon stops (its SIGINT reached the child)
+    assert jobs._child(runtime, ["targets", "remove", "nothing-by-this-name"],
+                       timeout=60) == {"status": "interrupted"}
