@@ -806,3 +806,43 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- Catalog imports: uploads decoded and registered in the background -------------------------
+
+
+class CatalogImportStatus:
+    QUEUED = "queued"  # received in full, waiting for the server's importer
+    RUNNING = "running"  # being decoded and fingerprinted (files_done of files_total)
+    DONE = "done"  # registered: ``items`` says what became of each file
+    FAILED = "failed"  # nothing registered: ``error`` says why
+
+    FINISHED = (DONE, FAILED)
+
+
+class CatalogImport(Base):
+    """An upload of recordings that the web server decodes, fingerprints and registers after the
+    request that brought it has answered, so a browser can watch its progress. The files wait in
+    ``<home>/uploads/<directory>`` until it finishes; a server killed on the way leaves the row
+    running under a lease that another (or the restarted) server takes over."""
+
+    __tablename__ = "catalog_imports"
+    __table_args__ = (Index("ix_catalog_imports_holder_created", "holder_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"))
+    actor: Mapped[str] = mapped_column(String(200))  # who uploaded, as the audit log names them
+    status: Mapped[str] = mapped_column(String(16))
+    directory: Mapped[str] = mapped_column(String(200))  # under <home>/uploads
+    files: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{"name", "stored"}]
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)  # the form's metadata fields
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    current_file: Mapped[str | None] = mapped_column(String(300))
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # the outcome per file
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

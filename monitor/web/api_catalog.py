@@ -19,26 +19,19 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from fingerprints.catalog import (
-    ImportStatus,
-    PreparedRecording,
-    prepare,
-    register,
     remove_recording,
 )
-from fingerprints.errors import FingerprintError
-from fingerprints.metadata import RecordingMetadata, normalise_isrc, parse_territories, read_tags
 from ledger.accounts import Principal
 from ledger.errors import ConflictError, NotFoundError
 from ledger.holders import add_holder, update_holder
@@ -54,16 +47,19 @@ from monitor.views.recordings import (
     recording_rows,
     recording_summary,
 )
+from monitor.web.importer import (
+    CATALOG_CHANGES,
+    ImportedFile,
+    Refused,
+    UploadedFile,
+    UploadFields,
+    all_duplicates,
+    register_uploads,
+    uploads_directory,
+)
 from monitor.web.scope import RowId, check_visible, holder_filter
 from monitor.web.security import CSRF_HEADER, SESSION_COOKIE, authenticate, require, state_of
-from monitor.web.upload import (
-    FILE_FIELD,
-    MAX_FILES,
-    MultipartSink,
-    Received,
-    boundary_of,
-    receive,
-)
+from monitor.web.upload import FILE_FIELD, MAX_FILES, MultipartSink, boundary_of, receive
 
 router = APIRouter()
 
@@ -80,11 +76,6 @@ _NO_HOLDER: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such rights-holder, or not the caller's."}}
 _NO_RECORDING: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such recording, or another rights-holder's."}}
-
-# One catalog change at a time in this process: the search index object is not thread-safe,
-# and an upload's duplicate check must see the upload before it.
-_CATALOG_CHANGES = threading.Lock()
-
 
 class HolderPage(BaseModel):
     items: list[HolderView]
@@ -121,53 +112,6 @@ class HolderChanges(BaseModel):
 class RecordingPage(BaseModel):
     items: list[RecordingSummary]
     total: int = Field(description="How many recordings match, over all pages.")
-
-
-class UploadFields(BaseModel):
-    """The form fields beside the files; they override the files' own tags (as the CSV of
-    ``copyguard catalog import --metadata`` does). Empty fields are ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    holder_id: int | None = Field(None, ge=1, le=2**31 - 1,
-                                  description="Whose recordings: required of admins and "
-                                              "operators; a holder account uploads for its "
-                                              "own.")
-    title: str | None = Field(None, max_length=500, description="One file only; default: "
-                                                                "its title tag, else its name.")
-    artist: str | None = Field(None, max_length=500)
-    isrc: str | None = Field(None, max_length=20, description="One file only.")
-    registration_number: str | None = Field(None, max_length=64)
-    registration_date: date | None = None
-    publication_date: date | None = None
-    territories: str | None = Field(None, max_length=2000, description="ISO 3166-1 alpha-2 "
-                                    "codes separated by spaces or commas, or WORLD (default).")
-    registration_status: Literal["registered", "pending"] | None = None
-    chain_of_title: str | None = Field(None, max_length=20_000)
-
-    def metadata(self) -> RecordingMetadata:
-        """Raises ``MetadataError`` (400) for a malformed ISRC or territory."""
-        return RecordingMetadata(
-            title=self.title, artist=self.artist,
-            isrc=normalise_isrc(self.isrc) if self.isrc else None,
-            registration_number=self.registration_number,
-            registration_date=self.registration_date, publication_date=self.publication_date,
-            territories=parse_territories(self.territories or ""),
-            registration_status=self.registration_status, chain_of_title=self.chain_of_title)
-
-
-class ImportedFile(BaseModel):
-    """What became of one uploaded file."""
-
-    file: str = Field(description="The file's name, as registered.")
-    status: Literal["imported", "duplicate", "conflict"] = Field(
-        description="imported; duplicate: the holder already registered the same audio (not "
-                    "imported again); conflict: imported, but another holder registered the "
-                    "same audio (an ownership conflict both see).")
-    message: str
-    recording: RecordingDetail | None = Field(description="The recording registered; null "
-                                                          "for a duplicate.")
-    other_recording_ids: list[int] = Field(description="The recording(s) with the same audio.")
 
 
 class ImportResult(BaseModel):
@@ -284,7 +228,7 @@ def remove(recording_id: RowId, request: Request, principal: Remover) -> Recordi
     row and history stay, for the detections and notices that cite it. Admins, and the
     holder's own holder accounts; a withdrawn recording answers 404."""
     app = state_of(request).app
-    with _CATALOG_CHANGES:
+    with CATALOG_CHANGES:
         index = app.index  # opened (and synced) before the write transaction: it needs one
         with app.ledger.write() as session:
             _visible_recording(session, principal, recording_id)
@@ -318,53 +262,6 @@ def _upload_holder(app: App, principal: Principal, holder_id: int | None) -> int
     return holder_id
 
 
-def _prepared(received: Received, app: App) -> PreparedRecording:
-    """Decode and fingerprint one file (within the ``[decoding]`` limits), or 400 naming it
-    (and never the server's temporary path)."""
-    try:
-        return prepare(received.path, app.decode_limits)
-    except FingerprintError as exc:
-        reason = str(exc).replace(str(received.path), received.name)
-        raise HTTPException(400, f"{received.name}: not registered, as it cannot be decoded "
-                                 f"as audio ({reason}); nothing was registered") from None
-
-
-def _register_uploads(app: App, principal: Principal, fields: UploadFields,
-                      files: list[Received]) -> ImportResult:
-    holder_id = _upload_holder(app, principal, fields.holder_id)
-    if not files:
-        raise HTTPException(400, f"no audio in the upload: send the recordings as files of "
-                                 f"the {FILE_FIELD!r} field")
-    if len(files) > 1 and (fields.title or fields.isrc):
-        raise HTTPException(400, "title and isrc name one recording: upload one file with them")
-    given = fields.metadata()
-    # Every file is decoded before any is registered: one bad file registers nothing.
-    ready = [(received, _prepared(received, app)) for received in files]
-    metadata = [read_tags(received.path).overridden_by(given) for received, _ in ready]
-    items = []
-    with _CATALOG_CHANGES:
-        store = app.catalog_store  # its index opened before the write transactions need it
-        try:
-            for (received, prepared), tags in zip(ready, metadata, strict=True):
-                with app.ledger.write() as session:
-                    outcome = register(
-                        session, app.clock, store, holder_id=holder_id, prepared=prepared,
-                        metadata=tags, actor=principal.actor,
-                        duplicate_similarity=app.settings.catalog.duplicate_similarity)
-                    recording = (session.get(Recording, outcome.recording_id)
-                                 if outcome.recording_id is not None else None)
-                    items.append(ImportedFile(
-                        file=received.name, status=outcome.status.value,
-                        message=outcome.message,
-                        recording=recording_detail(session, recording) if recording else None,
-                        other_recording_ids=list(outcome.other_recording_ids)))
-        finally:
-            store.index.save()
-    if all(item.status == ImportStatus.DUPLICATE for item in items):
-        raise ConflictError("; ".join(f"{item.file}: {item.message}" for item in items))
-    return ImportResult(items=items)
-
-
 def _upload_schema() -> dict[str, Any]:
     schema = UploadFields.model_json_schema()
     schema["properties"] = {FILE_FIELD: {
@@ -375,7 +272,14 @@ def _upload_schema() -> dict[str, Any]:
     return schema
 
 
-def _csrf_in_header(request: Request) -> None:
+def upload_openapi() -> dict[str, Any]:
+    """The request body of an upload, for the OpenAPI document (the route reads the stream
+    itself, so FastAPI cannot describe it)."""
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": _upload_schema()}}}}
+
+
+def csrf_in_header(request: Request) -> None:
     """A browser session's upload carries its CSRF token in the header (or, from the
     console's form, the ``csrf_token`` query parameter): taking it from the form would read
     the whole body before the limits apply."""
@@ -388,9 +292,7 @@ def _csrf_in_header(request: Request) -> None:
 
 @router.post(
     "/recordings", response_model=ImportResult, status_code=201, tags=["recordings"],
-    dependencies=[Depends(_csrf_in_header)],
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": _upload_schema()}}}},
+    dependencies=[Depends(csrf_in_header)], openapi_extra=upload_openapi(),
     responses={**_FORBIDDEN,
                400: {"description": "A file is not audio (named), or a field is wrong; "
                                     "nothing was registered."},
@@ -402,21 +304,63 @@ def _csrf_in_header(request: Request) -> None:
 async def upload(request: Request, principal: Uploader) -> ImportResult:  # async: it streams
     """Register recordings (as ``copyguard catalog import``): upload audio files in the
     ``files`` field, with metadata fields that override their tags. Each file is decoded and
-    fingerprinted in the request (a few seconds for a three-minute track); one that is not
-    audio registers nothing. Admins and operators name the ``holder_id``; a holder account
+    fingerprinted in the request (a few seconds for a three-minute track; for many or long
+    files, ``POST /imports`` answers at once and shows its progress); one that is not audio
+    registers nothing. Admins and operators name the ``holder_id``; a holder account
     registers for its own holder. Audio the holder already registered is a ``duplicate``
     (409 when every file is one); audio another holder registered is imported as a
     ``conflict`` that both holders see."""
     app = state_of(request).app
+    received = await receive_upload(request, principal)
+    try:
+        items = await to_thread.run_sync(_register_now, app, principal, received)
+    finally:
+        await to_thread.run_sync(shutil.rmtree, received.directory, True)
+    if all_duplicates(items):
+        raise ConflictError("; ".join(f"{item.file}: {item.message}" for item in items))
+    return ImportResult(items=items)
+
+
+def _register_now(app: App, principal: Principal, received: ReceivedUpload) -> list[ImportedFile]:
+    try:
+        return register_uploads(app, principal.actor, received.holder_id, received.fields,
+                                received.files)
+    except Refused as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ReceivedUpload:
+    """An upload received in full: its files on disk under ``directory``, its fields checked
+    and whose recordings they will be."""
+
+    directory: Path
+    holder_id: int
+    fields: UploadFields
+    files: list[UploadedFile]
+
+
+async def receive_upload(request: Request, principal: Principal) -> ReceivedUpload:
+    """Stream a multipart upload into a new directory under ``<home>/uploads`` (removed again
+    if anything is wrong with it: the caller removes it when done with the files)."""
+    app = state_of(request).app
     boundary = boundary_of(request)
     limit_mb = app.settings.web.max_upload_mb
-    uploads = app.settings.home / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    directory = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
+    directory = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads_directory(app)))
     try:
         sink = MultipartSink(boundary, directory, limit_mb * 1024 * 1024)
         await receive(request.stream(), sink, limit_mb * 1024 * 1024, limit_mb)
         fields = _fields(sink.fields)
-        return await to_thread.run_sync(_register_uploads, app, principal, fields, sink.files)
-    finally:
+        holder_id = await to_thread.run_sync(_upload_holder, app, principal, fields.holder_id)
+        if not sink.files:
+            raise HTTPException(400, f"no audio in the upload: send the recordings as files "
+                                     f"of the {FILE_FIELD!r} field")
+        if len(sink.files) > 1 and (fields.title or fields.isrc):
+            raise HTTPException(400, "title and isrc name one recording: upload one file "
+                                     "with them")
+        fields.metadata()  # a malformed ISRC or territory is refused before anything waits
+    except BaseException:
         await to_thread.run_sync(shutil.rmtree, directory, True)
+        raise
+    return ReceivedUpload(directory, holder_id, fields,
+                          [UploadedFile(f.name, f.path) for f in sink.files])

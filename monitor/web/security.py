@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -22,6 +22,9 @@ from ledger import accounts
 from ledger.accounts import Principal
 from monitor.app import App
 from monitor.web.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from monitor.web.importer import Importer
 
 SESSION_COOKIE = "copyguard_session"
 CSRF_HEADER = "x-csrf-token"
@@ -47,6 +50,7 @@ class WebState:
     app: App
     logins: RateLimit
     requests: RateLimit
+    importer: Importer | None = None  # the background importer, once the server started
 
 
 def state_of(request: Request) -> WebState:

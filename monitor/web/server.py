@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import uvicorn
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -36,6 +38,7 @@ from monitor.app import App
 from monitor.web import (
     api_cases,
     api_catalog,
+    api_imports,
     api_notices,
     api_pipeline,
     console,
@@ -43,6 +46,7 @@ from monitor.web import (
     console_pipeline,
     console_review,
 )
+from monitor.web.importer import Importer
 from monitor.web.ratelimit import RateLimit
 from monitor.web.security import (
     SESSION_COOKIE,
@@ -162,16 +166,29 @@ def _allowed_methods(api: FastAPI, request: Request) -> list[str]:
 
 def build_api(app: App) -> FastAPI:
     web = app.settings.web
+    state = WebState(app=app, logins=RateLimit(web.login_attempts_per_minute),
+                     requests=RateLimit(web.requests_per_minute))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """The background importer runs while the server answers."""
+        state.importer = Importer(app)
+        state.importer.start()
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(state.importer.stop)
+
     api = FastAPI(title="copyguard", version="0.1", docs_url=None, redoc_url=None,
+                  lifespan=lifespan,
                   openapi_url="/api/openapi.json",
                   description="Catalogs, detections, notices and cases of copyguard. "
                               "Authenticate with `Authorization: Bearer <API key>` "
                               "(`copyguard users key add`).")
-    api.state.copyguard = WebState(app=app, logins=RateLimit(web.login_attempts_per_minute),
-                                   requests=RateLimit(web.requests_per_minute))
+    api.state.copyguard = state
     api.add_middleware(SecurityHeaders)
     api.include_router(_session_routes(), prefix="/api/v1", responses=COMMON_RESPONSES)
-    for module in (api_catalog, api_pipeline, api_notices, api_cases):
+    for module in (api_catalog, api_imports, api_pipeline, api_notices, api_cases):
         api.include_router(module.router, prefix="/api/v1", responses=COMMON_RESPONSES)
     for pages in (console, console_catalog, console_pipeline, console_review):
         api.include_router(pages.router)

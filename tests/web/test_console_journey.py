@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from fingerprints.alter import encode, excerpt
 from fingerprints.synth import synthesize_track, write_wav
@@ -85,9 +85,15 @@ def test_a_holder_uploads_sees_a_detection_and_approves_its_notice(
     log_in(page, site, "indie")
     page.goto(f"{site.url}/catalog")
     page.set_input_files("input[name=files]", str(song))
-    page.click("#upload")
-    assert "Night Drive" in page.inner_text(".flash"), page.inner_text("main")
+    page.click("#upload")  # sent by the page's script, with its progress bar
+    page.wait_for_url(f"{site.url}/catalog/uploads/*")
+    assert "Received 1 file(s)" in page.inner_text(".flash"), page.inner_text("main")
+    # The upload's page reloads itself until the background import is done.
+    expect(page.locator("#upload-status")).to_have_text("done", timeout=90_000)
     assert "Night Drive" in page.inner_text("main table")
+    assert "imported" in page.inner_text("main table")
+    page.goto(f"{site.url}/catalog")
+    assert "Night Drive" in page.inner_text("main")
 
     cli("targets", "add", url, "--name", "pirate", "--allow-private",
         "--notice-email", "abuse@pirate.example")

@@ -16,14 +16,16 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from ledger.models import AuditEntry, Capture, Case, Detection
+from ledger import imports
+from ledger.models import AuditEntry, Capture, Case, CatalogImportStatus, Detection
 from tests.web.conftest import Site
 
 OTHERS = ("mara", "mara-legal")
 # Strings only Example Records' rows contain (works, a site that only copied Example's).
 EXAMPLE_ONLY = ("Example Records Ltd", "Harbour Lights", "Northern Line", "honest-host.example")
 # Path parameters that name a row of one holder, and how to find one of Example Records'.
-OWNED = ("holder_id", "recording_id", "detection_id", "capture_id", "notice_id", "case_id")
+OWNED = ("holder_id", "recording_id", "detection_id", "capture_id", "notice_id", "case_id",
+         "import_id")
 SHARED = ("name",)  # targets: operators' business, never a holder's
 
 
@@ -39,7 +41,11 @@ def _example_ids(site: Site) -> dict[str, Any]:
         capture = session.get(Capture, detection.capture_id)
         assert capture is not None
         capture.sha256 = sha256
-        ids = {"holder_id": story.example, "recording_id": story.harbour,
+        upload = imports.queue_import(session, site.app.clock, holder_id=story.example,
+                                      actor="user:example", directory="upload-done",
+                                      files=[("harbour.flac", "0/harbour.flac")], fields={})
+        upload.status, upload.items = CatalogImportStatus.DONE, []  # not for the importer
+        ids = {"holder_id": story.example, "recording_id": story.harbour, "import_id": upload.id,
                "detection_id": detection.id, "capture_id": capture.id,
                "notice_id": story.honoured_notice, "case_id": case_id, "name": "honest-host"}
     return ids
