@@ -42,6 +42,7 @@ from monitor.web import (
     api_notices,
     api_pipeline,
     console,
+    console_accounts,
     console_catalog,
     console_pipeline,
     console_review,
@@ -190,7 +191,7 @@ def build_api(app: App) -> FastAPI:
     api.include_router(_session_routes(), prefix="/api/v1", responses=COMMON_RESPONSES)
     for module in (api_catalog, api_imports, api_pipeline, api_notices, api_cases):
         api.include_router(module.router, prefix="/api/v1", responses=COMMON_RESPONSES)
-    for pages in (console, console_catalog, console_pipeline, console_review):
+    for pages in (console, console_accounts, console_catalog, console_pipeline, console_review):
         api.include_router(pages.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 

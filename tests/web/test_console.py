@@ -35,13 +35,6 @@ def test_an_operator_sees_the_daemon_and_a_wrong_password_is_told(page: Page,
     assert "Daemon" in page.inner_text("main")
 
 
-def test_the_console_works_on_a_phone_sized_screen(page: Page, site: Site) -> None:
-    page.set_viewport_size({"width": 375, "height": 740})
-    log_in(page, site, "ops")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"the page is {width} px wide on a 375 px screen"
-
-
 HOSTILE_TITLE = '<script>alert("owned")</script><img src=x onerror=alert(2)> Free MP3s'
 
 
