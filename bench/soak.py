@@ -14,7 +14,20 @@ ledger file's size and the load. Then SIGTERM, and the report: RSS at the start 
 warm-up), at the end, its maximum and its slope per 1000 cycles, against the bound
 ``--max-growth-mib``; the exit status is 1 when the bound is exceeded or the daemon did not
 exit cleanly. Results go to ``bench/results/soak-<time>.json`` and, unless
-``--no-write-doc``, into ``BENCHMARKS.md`` between its soak markers. Reads no settings.
+``--no-write-doc``, into ``BENCHMARKS.md`` between its soak markers.
+
+``--trace-memory`` says where the growth is allocated: the daemon runs under tracemalloc
+(bench/memtrace.py, run by file path in front of the same ``monitor`` code; the crawl children
+are not traced). Tracing starts when the warm-up cycles are done (``--trace-from start``: at
+the daemon's start, after its imports); a snapshot is taken then, every ``--trace-every``
+seconds, just before the SIGTERM and at exit, and the growth from the warm-up snapshot to the
+one before the SIGTERM is reported by allocation site (the top ``--trace-top``, by our
+innermost frame and by whole traceback) in the log, on stdout and in
+``soak-<time>-memtrace.txt`` beside the JSON, with the two snapshots compared (for
+``python -m bench.memtrace --compare A B`` by hand). tracemalloc inflates the RSS and slows the
+daemon, so the memory bound has no verdict in that mode (the exit status only says whether the
+daemon exited cleanly) and BENCHMARKS.md is left alone (``--no-write-doc`` implied).
+Reads no settings.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import procs
+from bench import memtrace, procs
 from bench.crawl import Copyguard, CopyguardError
 from bench.measure import begin_run, describe_machine
 from bench.report import write_section
@@ -54,6 +67,10 @@ POOL_SECONDS = 8.0  # each upload's length
 POOL_COPIES = 6  # pool files that are excerpts of catalog tracks ...
 POOL_OTHERS = 6  # ... and that are music no catalog holds
 HOLDER = "Soak Records"
+MEMTRACE = Path(memtrace.__file__).resolve()  # run by path: bench/ need not be importable there
+SNAPSHOT_WAIT_SECONDS = 900.0  # how long the end snapshot may take (minutes on a loaded machine)
+STOP_SECONDS = 120.0  # SIGTERM to exit, or the daemon is killed ...
+TRACED_STOP_SECONDS = 900.0  # ... and with --trace-memory (a last snapshot at exit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +88,11 @@ class Options:
     results: Path
     document: Path | None
     keep: bool
+    trace_memory: bool = False
+    trace_every: float = 300.0
+    trace_frames: int = memtrace.FRAMES
+    trace_top: int = 25
+    trace_from: str = "warmup"
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -103,18 +125,42 @@ def parse_options(argv: list[str]) -> Options:
                              "processes it starts)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the scratch home (its path is logged) for a look afterwards")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="run the daemon under tracemalloc (bench/memtrace.py) and report "
+                             "the allocation sites that grew from the end of the warm-up to "
+                             "the end; no bound verdict (tracemalloc inflates the RSS), "
+                             "implies --no-write-doc")
+    parser.add_argument("--trace-every", type=float, default=300.0,
+                        help="with --trace-memory: seconds between periodic snapshots "
+                             "(default 300)")
+    parser.add_argument("--trace-frames", type=int, default=memtrace.FRAMES,
+                        help="with --trace-memory: frames a traceback (default "
+                             f"{memtrace.FRAMES})")
+    parser.add_argument("--trace-top", type=int, default=25,
+                        help="with --trace-memory: sites reported (default 25)")
+    parser.add_argument("--trace-from", choices=("warmup", "start"), default="warmup",
+                        help="with --trace-memory: start tracing at the end of the warm-up "
+                             "(default: the start-up runs at full speed, the snapshots hold "
+                             "only what was allocated since) or at the daemon's start (after "
+                             "its imports; the warm-up snapshot then holds its caches too)")
     args = parser.parse_args(argv)
     if args.cycles < 10 or not 1 <= args.targets <= 99 or args.sample_seconds <= 0:
         parser.error("--cycles must be at least 10, --targets between 1 and 99 and "
                      "--sample-seconds positive")
+    if args.trace_every <= 0 or not 1 <= args.trace_frames <= 1000 or args.trace_top < 1:
+        parser.error("--trace-every must be positive, --trace-frames between 1 and 1000 and "
+                     "--trace-top at least 1")
     warmup = max(30, args.cycles // 20) if args.warmup_cycles is None else args.warmup_cycles
     return Options(cycles=args.cycles, targets=args.targets, max_minutes=args.max_minutes,
                    sample_seconds=args.sample_seconds, warmup_cycles=min(warmup, args.cycles),
                    max_growth_mib=args.max_growth_mib, audio_every=args.audio_every,
                    identify_every=10.0, takedown_every=30.0, cases_every=60.0,
                    results=args.results,
-                   document=None if args.no_write_doc else REPO / "BENCHMARKS.md",
-                   keep=args.keep)
+                   document=None if args.no_write_doc or args.trace_memory
+                   else REPO / "BENCHMARKS.md",
+                   keep=args.keep, trace_memory=args.trace_memory,
+                   trace_every=args.trace_every, trace_frames=args.trace_frames,
+                   trace_top=args.trace_top, trace_from=args.trace_from)
 
 
 # --- set-up ------------------------------------------------------------------------------------
@@ -233,8 +279,9 @@ def sample(pid: int, started: float, ledger: LedgerReader) -> Sample | None:
 
 
 def watch(daemon: subprocess.Popen[str], ledger: LedgerReader, options: Options,
-          started: float, log_path: Path) -> tuple[list[Sample], str]:
+          started: float, log_path: Path, trace: Path | None) -> tuple[list[Sample], str]:
     samples: list[Sample] = []
+    warm = False
     deadline = started + options.max_minutes * 60
     last_log = 0.0
     while True:
@@ -251,6 +298,11 @@ def watch(daemon: subprocess.Popen[str], ledger: LedgerReader, options: Options,
                          found.children_max_rss / 2**20, found.ledger_bytes / 2**20,
                          found.load_average)
                 last_log = time.time()
+            if trace is not None and not warm and found.cycles >= options.warmup_cycles:
+                memtrace.request_snapshot(trace, "warmup")
+                log.info("warm-up done (%d cycles): tracemalloc snapshot requested",
+                         found.cycles)
+                warm = True
             if found.cycles >= options.cycles:
                 return samples, "cycles"
         if time.time() > deadline:
@@ -258,11 +310,11 @@ def watch(daemon: subprocess.Popen[str], ledger: LedgerReader, options: Options,
         time.sleep(options.sample_seconds)
 
 
-def stop(daemon: subprocess.Popen[str]) -> tuple[int | None, float]:
+def stop(daemon: subprocess.Popen[str], timeout: float) -> tuple[int | None, float]:
     began = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
     try:
-        code: int | None = daemon.wait(timeout=120)
+        code: int | None = daemon.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         daemon.kill()
         daemon.wait()
@@ -271,6 +323,25 @@ def stop(daemon: subprocess.Popen[str]) -> tuple[int | None, float]:
 
 
 # --- main --------------------------------------------------------------------------------------
+
+def daemon_command(options: Options, trace: Path | None) -> list[str]:
+    """``python -m monitor daemon``, or the same under bench/memtrace.py with --trace-memory."""
+    if trace is None:
+        return [sys.executable, "-m", "monitor", "daemon"]
+    return [sys.executable, str(MEMTRACE), "--out", str(trace),
+            "--every", f"{options.trace_every:g}", "--frames", str(options.trace_frames),
+            *(["--start-on-request"] if options.trace_from == "warmup" else []),
+            "--", "daemon"]
+
+
+def end_snapshot(trace: Path) -> None:
+    """Ask the traced daemon for the snapshot the comparison ends with, while it still runs
+    (at exit it has closed its ledger and pools), and wait for it."""
+    memtrace.request_snapshot(trace, "end")
+    log.info("tracemalloc: end snapshot requested, waiting for it")
+    if memtrace.wait_for_snapshot(trace, "end", SNAPSHOT_WAIT_SECONDS) is None:
+        log.warning("tracemalloc: no end snapshot within %.0f s", SNAPSHOT_WAIT_SECONDS)
+
 
 def run(options: Options, command: str, work: Path) -> Report:
     began = time.perf_counter()
@@ -284,6 +355,9 @@ def run(options: Options, command: str, work: Path) -> Report:
     copyguard.run("catalog", "import", str(work / "catalog"), "--holder", HOLDER)
     database = home / "copyguard.db"
     log_path = work / "daemon.log"
+    trace = work / "memtrace" if options.trace_memory else None
+    if trace is not None:
+        trace.mkdir()
     with SoakSite(options.targets, pool, audio_every=options.audio_every) as site:
         config = work / "copyguard.toml"
         write_config(config, site, options.targets)
@@ -292,15 +366,17 @@ def run(options: Options, command: str, work: Path) -> Report:
                  log_path)
         with log_path.open("a") as stderr:
             started = time.time()
-            daemon = subprocess.Popen([sys.executable, "-m", "monitor", "daemon"], env=env,
-                                      cwd=home, stdout=subprocess.DEVNULL, stderr=stderr,
-                                      text=True)
+            daemon = subprocess.Popen(daemon_command(options, trace), env=env, cwd=home,
+                                      stdout=subprocess.DEVNULL, stderr=stderr, text=True)
         ledger = LedgerReader(database)
         try:
-            samples, stopped_by = watch(daemon, ledger, options, started, log_path)
+            samples, stopped_by = watch(daemon, ledger, options, started, log_path, trace)
             failed_running = ledger.crawl_failures()
+            if trace is not None:
+                end_snapshot(trace)
         finally:
-            code, stop_seconds = stop(daemon)
+            code, stop_seconds = stop(daemon, STOP_SECONDS if trace is None
+                                      else TRACED_STOP_SECONDS)
         if samples:  # crawls that finished while the daemon stopped count too
             samples[-1] = dataclasses.replace(samples[-1], cycles=max(samples[-1].cycles,
                                                                       ledger.cycles()))
@@ -318,14 +394,55 @@ def run(options: Options, command: str, work: Path) -> Report:
                   crawl_failures_running=failed_running)
 
 
-def write_json(report: Report, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"soak-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    """What --trace-memory found: the two snapshots compared and the report of their growth."""
+
+    before: Path  # copied beside the JSON
+    after: Path
+    text: str
+
+
+def compare_trace(trace: Path, report: Report, options: Options, stem: Path) -> Trace | None:
+    """Compare the warm-up snapshot (requested when the warm-up was done; else the one nearest
+    that sample) with the end one (requested before the SIGTERM; else the last periodic one),
+    and copy both to ``stem-warmup.pickle`` and ``stem-end.pickle``."""
+    warm_at = report.measured[0].seconds if report.samples else 0.0
+    before = memtrace.closest_snapshot(trace, warm_at, label="warmup")
+    after = memtrace.closest_snapshot(trace, float("inf"), label="end")
+    if before is None or after is None or before == after:
+        log.error("tracemalloc: too few snapshots in %s to compare (%s)", trace,
+                  ", ".join(p.name for p, _ in memtrace.snapshots(trace)) or "none")
+        return None
+    log.info("tracemalloc: comparing %s (warm-up at %.0f s) with %s", before.name, warm_at,
+             after.name)
+    at = {path: seconds for path, (seconds, _) in memtrace.snapshots(trace)}
+    window = [s for s in report.samples if at[before] <= s.seconds <= at[after]]
+    text = (f"soak window: {at[before]:.0f} s -> {at[after]:.0f} s after the daemon's start, "
+            f"crawl cycles {window[0].cycles if window else '?'} -> "
+            f"{window[-1].cycles if window else '?'}, tracing from the "
+            f"{'warm-up' if options.trace_from == 'warmup' else 'start'}\n"
+            + memtrace.compare(before, after, top=options.trace_top))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    kept = (stem.with_name(f"{stem.name}-warmup.pickle"),
+            stem.with_name(f"{stem.name}-end.pickle"))
+    shutil.copyfile(before, kept[0])
+    shutil.copyfile(after, kept[1])
+    return Trace(before=kept[0], after=kept[1], text=text)
+
+
+def write_json(report: Report, path: Path, trace: Trace | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = dataclasses.asdict(report)
     data["figures"] = {"start_rss": report.start_rss(), "end_rss": report.end_rss(),
                        "growth_mib": report.growth_mib(),
                        "slope_mib_per_1000_cycles": report.slope_mib_per_1000(),
-                       "passed": report.passed()}
+                       "passed": None if report.options["trace_memory"] else report.passed()}
+    if report.options["trace_memory"]:
+        data["memtrace"] = {
+            "bound": "not applicable: tracemalloc inflates the RSS",
+            "report": str(path.with_name(f"{path.stem}-memtrace.txt")) if trace else None,
+            "snapshots": [str(trace.before), str(trace.after)] if trace else None}
     path.write_text(json.dumps(data, indent=1, default=str))
     return path
 
@@ -339,8 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     command = begin_run("bench-soak", arguments)
     options = parse_options(arguments)
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    trace: Trace | None = None
     try:
         report = run(options, command, work)
+        stem = options.results / f"soak-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+        if options.trace_memory:
+            trace = compare_trace(work / "memtrace", report, options, stem)
     except CopyguardError as error:
         log.error("%s", error)
         return 2
@@ -349,13 +470,26 @@ def main(argv: list[str] | None = None) -> int:
             log.info("scratch home kept: %s", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    path = write_json(report, options.results)
+    path = write_json(report, stem.with_name(f"{stem.name}.json"), trace)
     text = markdown(report)
     if options.document is not None:
         write_section(options.document, text, BEGIN, END)
     log.info("results written to %s%s", path,
              f" and {options.document.name}" if options.document else "")
     sys.stdout.write(text)
+    if options.trace_memory:
+        log.info("--trace-memory: the memory bound is not applicable (tracemalloc inflates the "
+                 "daemon's RSS by its own bookkeeping); BENCHMARKS.md left alone")
+        if trace is not None:
+            report_path = stem.with_name(f"{stem.name}-memtrace.txt")
+            report_path.write_text(trace.text)
+            log.info("tracemalloc growth by site written to %s (snapshots %s, %s)",
+                     report_path, trace.before.name, trace.after.name)
+            sys.stdout.write("\n" + trace.text)
+        if report.daemon_exit != 0:
+            log.error("the daemon did not exit cleanly: status %s", report.daemon_exit)
+            return 1
+        return 0 if trace is not None else 1
     if not report.passed():
         log.error("the bound is exceeded: daemon RSS grew %.1f MiB (bound %.0f MiB), exit "
                   "status %s", report.growth_mib(), options.max_growth_mib, report.daemon_exit)

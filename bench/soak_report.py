@@ -163,7 +163,9 @@ def _summary(report: Report) -> str:
         f"| slope (least squares over {len(measured)} samples) | "
         f"{report.slope_mib_per_1000():+.2f} MiB per 1000 cycles |",
         f"| bound: no growth beyond {bound:.0f} MiB over the run | "
-        + ("met" if growth <= bound else "**exceeded**") + " |",
+        + ("not applicable (`--trace-memory`: tracemalloc inflates the RSS)"
+           if report.options.get("trace_memory") else "met" if growth <= bound
+           else "**exceeded**") + " |",
         f"| crawl children: largest RSS seen (first / last tenth of the run) | "
         f"{_mib(children_max)} ({_mib(first)} / {_mib(last)}) |",
         f"| CPU: daemon / its children (crawls, decoders) | {daemon_cpu / seconds:.2f} / "
@@ -231,6 +233,13 @@ def _method(report: Report) -> str:
         f"and end: the median of {EDGE_SAMPLES} samples after {report.warmup_cycles} warm-up "
         "cycles and of the last 5. The script exits 1 when the growth passes the bound "
         "(`--max-growth-mib`) or the daemon does not exit cleanly.",
+        *(["- `--trace-memory`: the daemon ran under tracemalloc (`bench/memtrace.py`, "
+           f"{o.get('trace_frames')} frames a traceback, from the "
+           f"{'start' if o.get('trace_from') == 'start' else 'end of the warm-up'}; crawl "
+           "children not traced), so its "
+           "RSS includes tracemalloc's bookkeeping and the bound has no verdict; the growth "
+           "by allocation site is in `soak-<time>-memtrace.txt` beside the JSON."]
+          if o.get("trace_memory") else []),
         "- The site (`bench/soak_site.py`) runs in threads of the benchmark process "
         f"(its CPU, sampling included: {report.server_cpu_seconds:.0f} s).",
     ])
