@@ -1,8 +1,9 @@
 """``/notices``: takedown notices, read by every role within its scope, decided on (approve or
-reject a notice waiting for review) by the holder's own accounts and admins, and countered
-(a counter-notice recorded against a sent notice) by the holder's accounts, its legal team and
-admins. The same services as ``copyguard notices`` (:mod:`takedown.review`,
-:mod:`takedown.counter`), each change in the audit log under the caller's name.
+reject a notice waiting for review, resend one whose delivery failed) by the holder's own
+accounts and admins, and countered (a counter-notice recorded against a sent notice) by the
+holder's accounts, its legal team and admins. The same services as ``copyguard notices``
+(:mod:`takedown.review`, :mod:`takedown.outbox`, :mod:`takedown.counter`), each change in the
+audit log under the caller's name.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.accounts import Principal
 from ledger.errors import NotFoundError
 from ledger.models import Notice, Role
+from monitor.takedown_stage import outbox
 from monitor.views.notices import (
     NoticeDetail,
     NoticeSummary,
@@ -141,6 +143,23 @@ def reject_(notice_id: NoticeId, body: Decision, request: Request,
     """Decide not to send a notice waiting for review; its detections are rejected with it,
     so they are not drafted again. Holder accounts (their own notices) and admins."""
     return _decide(notice_id, request, principal, body, approving=False)
+
+
+@router.post("/{notice_id}/resend", response_model=NoticeSummary,
+             responses={**_CHANGE, 400: {"description": "The reason is blank."},
+                        409: {"description": "The notice is not unconfirmed or failed."}})
+def resend(notice_id: NoticeId, body: Decision, request: Request,
+           principal: Decider) -> NoticeSummary:
+    """Send again a notice whose delivery failed or was never confirmed (as ``notices
+    resend``): queued with a fresh count of attempts and the same reference, so the host can
+    tell it is the same notice; the daemon's takedown stage sends it on its next run. Holder
+    accounts (their own notices) and admins."""
+    app = state_of(request).app
+    with app.ledger.read() as session:
+        visible_notice(session, principal, notice_id)
+    notice = outbox(app).resend(notice_id, actor=principal.actor, reason=body.reason)
+    with app.ledger.read() as session:
+        return notice_summary(session, session.get_one(Notice, notice.id))
 
 
 @router.post("/{notice_id}/counter", response_model=Countered, status_code=201,

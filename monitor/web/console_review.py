@@ -15,6 +15,7 @@ from ledger.models import Case, Notice, Role
 from litigation import review
 from litigation.cases import list_cases
 from litigation.errors import LitigationError
+from monitor.takedown_stage import outbox
 from monitor.views.cases import case_detail, case_summary
 from monitor.views.notices import count_notices, list_notices, notice_detail, notice_filters
 from monitor.web import api_cases
@@ -54,7 +55,8 @@ def notice(request: Request, me: Me, notice_id: RowId) -> Response:
     with app.ledger.read() as session:
         shown = notice_detail(session, visible_notice(session, me, notice_id))
     return render(request, "notice.html", me, title=f"Notice {notice_id}", n=shown,
-                  may_decide=me.role in DECIDERS and shown.status == "review")
+                  may_decide=me.role in DECIDERS and shown.status == "review",
+                  may_resend=me.role in DECIDERS and shown.status in ("failed", "unconfirmed"))
 
 
 @router.post("/notices/{notice_id}/decide", dependencies=[Depends(same_origin)])
@@ -73,6 +75,22 @@ def notice_decide(request: Request, me: Me, notice_id: RowId,
     done = ("approved: it is queued and goes out with the next send" if decision == "approve"
             else "rejected")
     return go(f"/notices/{notice_id}", f"Notice {notice_id} {done}.")
+
+
+@router.post("/notices/{notice_id}/resend", dependencies=[Depends(same_origin)])
+def notice_resend(request: Request, me: Me, notice_id: RowId,
+                  reason: Annotated[str, Form(min_length=1, max_length=10_000)]) -> Response:
+    """A failed or unconfirmed notice queued again, with its reference (as the API)."""
+    _may(me, DECIDERS, "resending notices")
+    app = state_of(request).app
+    try:
+        with app.ledger.read() as session:
+            visible_notice(session, me, notice_id)
+        outbox(app).resend(notice_id, actor=me.actor, reason=reason)
+    except (LedgerError, TakedownError) as exc:
+        return go(f"/notices/{notice_id}", f"Not resent: {exc}", error=True)
+    return go(f"/notices/{notice_id}", f"Notice {notice_id} queued again: it goes out with "
+                                       "the next send, with the same reference.")
 
 
 @router.get("/cases", response_class=HTMLResponse)

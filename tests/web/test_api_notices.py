@@ -172,6 +172,29 @@ def test_a_holder_approves_its_notice_waiting_for_review(site: Site) -> None:
     assert reason["reason"] in entry.details
 
 
+def test_a_holder_resends_a_notice_whose_delivery_failed(site: Site) -> None:
+    failed = _waiting_for_review(site, "https://files.pirate-blog.example/a/3b.mp3")
+    with site.app.ledger.write() as session:
+        row = session.get_one(Notice, failed)
+        row.status, row.attempts, reference = NoticeStatus.FAILED, 5, row.reference
+    reason = {"reason": "the host's form was down all week"}
+    with site.client("mara") as mara:
+        assert mara.post(f"/api/v1/notices/{failed}/resend", json=reason).status_code == 404
+    with site.client("example-legal") as legal:
+        assert legal.post(f"/api/v1/notices/{failed}/resend", json=reason).status_code == 403
+    with site.client("example") as client:
+        blank = client.post(f"/api/v1/notices/{failed}/resend", json={"reason": " "})
+        assert blank.status_code == 400 and "reason" in blank.json()["detail"]
+        resent = client.post(f"/api/v1/notices/{failed}/resend", json=reason)
+        assert resent.status_code == 200 and resent.json()["status"] == "queued", resent.text
+        again = client.post(f"/api/v1/notices/{failed}/resend", json=reason)
+        assert again.status_code == 409 and "only unconfirmed or failed" in again.text
+    row = _notice(site, failed)
+    assert (row.status, row.attempts, row.reference) == (NoticeStatus.QUEUED, 0, reference)
+    [entry] = _audit(site, "notice.resend")
+    assert entry.actor == "user:example" and reason["reason"] in entry.details
+
+
 def test_a_rejected_notice_takes_its_detections_with_it(site: Site) -> None:
     first = _waiting_for_review(site, "https://small-site.example/tide.mp3")
     second = _waiting_for_review(site, "https://tape-trader.example/demo.mp3")

@@ -100,3 +100,23 @@ def test_a_holder_cannot_open_the_case_queue(page: Page, site: Site) -> None:
     assert page.locator("header a[href='/cases']").count() == 0
     answer = page.goto(f"{site.url}/cases")
     assert answer is not None and answer.status == 403
+
+
+def test_a_holder_queues_a_failed_notice_again(page: Page, site: Site) -> None:
+    from ledger.models import Notice, NoticeStatus
+
+    notice_id = site.story.ignored_notice
+    with site.app.ledger.write() as session:
+        session.get_one(Notice, notice_id).status = NoticeStatus.FAILED
+    log_in(page, site, "example-legal")  # reads the notice, does not decide on it
+    page.goto(f"{site.url}/notices/{notice_id}")
+    assert page.locator("#resend").count() == 0
+    page.context.clear_cookies()
+    log_in(page, site, "example")
+    page.goto(f"{site.url}/notices/{notice_id}")
+    page.fill("input[name=reason]", "the host's abuse desk says it never arrived")
+    page.click("#resend")
+    assert "queued again" in page.inner_text(".flash")
+    assert page.locator("#resend").count() == 0
+    with site.app.ledger.read() as session:
+        assert session.get_one(Notice, notice_id).status == NoticeStatus.QUEUED
