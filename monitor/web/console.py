@@ -8,7 +8,7 @@ changes something is a form POST carrying the session's CSRF token; its answer r
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from ledger import accounts
 from ledger.accounts import Principal
-from ledger.models import Case, CaseStatus, Detection, Notice, Role
+from ledger.models import Capture, Case, CaseStatus, Crawl, Detection, Notice, Role
 from monitor.daemon.status import status
 from monitor.web.scope import holder_filter
 from monitor.web.security import (
@@ -139,6 +139,27 @@ def dashboard(request: Request, me: Me) -> Response:
             "notices": _counts(session, Notice.status, Notice.holder_id, me),
             "cases": _counts(session, Case.status, Case.holder_id, me),
         }
+        today = _last_day(session, app.clock.now() - timedelta(hours=24), me)
     mine["cases"].pop(CaseStatus.MERGED, None)
     daemon = status(app) if me.role in (Role.ADMIN, Role.OPERATOR) else None
-    return render(request, "dashboard.html", me, title="Dashboard", mine=mine, daemon=daemon)
+    return render(request, "dashboard.html", me, title="Dashboard", mine=mine, daemon=daemon,
+                  today=today)
+
+
+def _last_day(session: Any, since: datetime, me: Principal) -> dict[str, int]:
+    """What the pipeline did since ``since``: the holder's own detections, notices and cases;
+    for operators also the crawls and captures (not any one holder's)."""
+    def count(column: Any, *where: Any) -> int:
+        return int(session.scalar(select(func.count()).where(column >= since, *where)) or 0)
+
+    done = {
+        "detections found": count(Detection.detected_at,
+                                  *holder_filter(me, Detection.holder_id)),
+        "notices sent": count(Notice.sent_at, *holder_filter(me, Notice.holder_id)),
+        "cases opened": count(Case.created_at, *holder_filter(me, Case.holder_id)),
+    }
+    if me.role in (Role.ADMIN, Role.OPERATOR):
+        done = {"crawls finished": count(Crawl.finished_at),
+                "files captured": count(Capture.fetched_at),
+                "captures identified": count(Capture.identified_at), **done}
+    return done

@@ -120,3 +120,34 @@ def test_a_holder_queues_a_failed_notice_again(page: Page, site: Site) -> None:
     assert page.locator("#resend").count() == 0
     with site.app.ledger.read() as session:
         assert session.get_one(Notice, notice_id).status == NoticeStatus.QUEUED
+
+
+def _cards(page: Page) -> dict[str, int]:
+    cards = page.locator("#today .card")
+    return {cards.nth(i).locator(".what").inner_text(): int(cards.nth(i).locator(".n")
+                                                            .inner_text())
+            for i in range(cards.count())}
+
+
+def test_the_dashboard_says_what_happened_in_the_last_day(page: Page, site: Site) -> None:
+    from datetime import timedelta
+
+    from ledger.models import Detection
+
+    now = site.app.clock.now()
+    since = now - timedelta(hours=24)
+    with site.app.ledger.write() as session:
+        session.get_one(Detection, site.story.reupload).detected_at = now - timedelta(hours=1)
+        detections = [(d.holder_id, d.detected_at) for d in session.query(Detection)]
+    expected = {holder: sum(1 for owner, at in detections if owner == holder and at >= since)
+                for holder in (site.story.example, site.story.mara)}
+    assert expected[site.story.example] >= 1
+    log_in(page, site, "example")
+    example = _cards(page)
+    assert example["detections found"] == expected[site.story.example]
+    assert "crawls finished" not in example  # operators' business
+    page.context.clear_cookies()
+    log_in(page, site, "ops")
+    ops = _cards(page)
+    assert ops["detections found"] == len([at for _, at in detections if at >= since])
+    assert {"crawls finished", "files captured", "captures identified"} <= set(ops)
