@@ -20,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 from ledger.clock import FixedClock
 from ledger.db import Ledger, open_ledger
 
+pytest_plugins = ["tests.s3_server"]  # the S3 fixtures (endpoint, bucket) for every package
+
 POSTGRES_URL = os.environ.get("COPYGUARD_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -1,5 +1,7 @@
 """A real S3 server on 127.0.0.1 for the object-storage tests: moto's, serving HTTP in a thread
-of the test process (so a child process reaches it too), with a fresh bucket per test."""
+of the test process (so a child process reaches it too), with a fresh bucket per test. Also a
+pytest plugin (registered by the root conftest): the ``endpoint`` fixture (one server per test
+module) and ``bucket`` (a new bucket per test)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import boto3
+import pytest
 from moto.server import ThreadedMotoServer
 
 from ledger.object_store import ObjectStore
@@ -63,3 +66,14 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with running_s3() as url:
+        yield url
+
+
+@pytest.fixture
+def bucket(endpoint: str) -> str:
+    return new_bucket(endpoint)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,24 +31,11 @@ from tests.s3_server import (
     PREFIX,
     SECRET_ACCESS_KEY,
     closed_port,
-    new_bucket,
     object_store,
-    running_s3,
     s3_client,
 )
 
 SHA256 = hashlib.sha256(BODY).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with running_s3() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(endpoint: str) -> str:
-    return new_bucket(endpoint)
 
 
 @pytest.fixture

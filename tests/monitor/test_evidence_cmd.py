@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,9 @@ from tests.s3_server import (
     PREFIX,
     SECRET_ACCESS_KEY,
     closed_port,
-    new_bucket,
     object_store,
-    running_s3,
     s3_client,
 )
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with running_s3() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(endpoint: str) -> str:
-    return new_bucket(endpoint)
 
 
 def _with_s3(cli: Cli, endpoint: str, bucket: str) -> Cli:
