@@ -87,6 +87,13 @@ class _Claim:
     kind: str = _NOTICE
 
 
+# Made once: a new aliased() per claim leaves SQLAlchemy column proxies in reference cycles the
+# collector frees only now and then, the largest Python-level growth the soak's trace showed
+# (bench-soak --trace-memory: 1.7 of 2.5 MiB over 624 cycles).
+_OTHER_NOTICE = aliased(Notice, name="other_notice")
+_RECENT_ATTEMPT = aliased(DeliveryAttempt, name="recent_attempt")
+
+
 class Outbox:
     def __init__(self, ledger: Ledger, clock: Clock, senders: Mapping[str, Sender],
                  rules: DeliveryRules, *, actor: str, worker: str | None = None) -> None:
@@ -122,7 +129,7 @@ class Outbox:
     def _claimable(self, now: datetime, kind: str = _NOTICE) -> list[ColumnElement[bool]]:
         """Conditions of a notice (``kind`` "notice") or of a notice's reminder this dispatcher
         may claim now."""
-        other, attempt = aliased(Notice), aliased(DeliveryAttempt)
+        other, attempt = _OTHER_NOTICE, _RECENT_ATTEMPT
         recent = (select(attempt.id).join(other, attempt.notice_id == other.id)
                   .where(other.recipient_key == Notice.recipient_key,
                          attempt.started_at > now - self.rules.min_interval))
