@@ -63,6 +63,24 @@ def claim_import(session: Session, clock: Clock, *, worker: str,
     return row
 
 
+def anything_to_claim(session: Session) -> bool:
+    """Whether an import is queued or running (a running one may be a dead server's): a read,
+    so an idle importer does not take the write lock to find nothing."""
+    return session.scalar(select(CatalogImport.id).where(
+        CatalogImport.status.in_((Status.QUEUED, Status.RUNNING))).limit(1)) is not None
+
+
+def give_back(session: Session, import_id: int, *, worker: str) -> bool:
+    """Queued again (its files stay), as a server that stops between files leaves it; False
+    when it is no longer this worker's."""
+    result = session.execute(
+        update(CatalogImport)
+        .where(CatalogImport.id == import_id, CatalogImport.claimed_by == worker,
+               CatalogImport.status == Status.RUNNING)
+        .values(status=Status.QUEUED, claimed_by=None, lease_until=None, current_file=None))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def advance(session: Session, clock: Clock, import_id: int, *, worker: str, lease: timedelta,
             files_done: int, current_file: str | None) -> bool:
     """Record progress and renew the lease; False when the import is no longer this worker's

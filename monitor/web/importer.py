@@ -118,12 +118,8 @@ def register_uploads(app: App, actor: str, holder_id: int, fields: UploadFields,
                      progress: Progress | None = None) -> list[ImportedFile]:
     """Decode and fingerprint every file (within the ``[decoding]`` limits), then register
     them for ``holder_id``, each registration audited under ``actor``. Raises ``Refused``
-    (nothing registered) for a file that is not audio."""
-    if not files:
-        raise Refused("no audio in the upload: send the recordings as files of the 'files' "
-                      "field")
-    if len(files) > 1 and (fields.title or fields.isrc):
-        raise Refused("title and isrc name one recording: upload one file with them")
+    (nothing registered) for a file that is not audio. The upload's fields were checked when
+    it was received (``api_catalog.receive_upload``)."""
     given = fields.metadata()
     ready = []
     for done, upload in enumerate(files):
@@ -206,6 +202,9 @@ class Importer:
                 self._wake.clear()
 
     def _one(self) -> bool:
+        with self.app.ledger.read() as session:
+            if not imports.anything_to_claim(session):
+                return False
         with self.app.ledger.write() as session:
             row = imports.claim_import(session, self.app.clock, worker=self.worker,
                                        lease=LEASE)
@@ -228,13 +227,13 @@ class Importer:
             self._give_back(job)
             return
         except (Refused, LedgerError, FingerprintError, ValueError) as exc:
-            self._finish(job, error=str(exc))
+            self._finish(job, None, str(exc))
         except Exception as exc:  # a bug: the uploader is told, the log has the rest
             log.exception("upload %d failed", job.id)
-            self._finish(job, error=f"the import failed ({type(exc).__name__}); the server's "
+            self._finish(job, None, f"the import failed ({type(exc).__name__}); the server's "
                                     "log has the details")
         else:
-            self._finish(job, items=[item.model_dump(mode="json") for item in items])
+            self._finish(job, [item.model_dump(mode="json") for item in items], None)
 
     def _advance(self, job: _Job, done: int, current: str | None) -> None:
         if self._stop.is_set() and current is not None:
@@ -247,18 +246,17 @@ class Importer:
     def _give_back(self, job: _Job) -> None:
         """Stopping between files: queued again, for the next start (its files stay)."""
         with self.app.ledger.write() as session:
-            row = session.get(CatalogImport, job.id)
-            if row is not None and row.claimed_by == self.worker and row.status == "running":
-                row.status, row.claimed_by, row.lease_until = "queued", None, None
+            imports.give_back(session, job.id, worker=self.worker)
         log.info("upload %d given back for the next start", job.id)
 
-    def _finish(self, job: _Job, **outcome: object) -> None:
+    def _finish(self, job: _Job, items: list[dict[str, object]] | None,
+                error: str | None) -> None:
         with self.app.ledger.write() as session:
             finished = imports.finish(session, self.app.clock, job.id, worker=self.worker,
-                                      **outcome)  # type: ignore[arg-type]
+                                      items=items, error=error)
         if finished:
             shutil.rmtree(uploads_directory(self.app) / job.directory, ignore_errors=True)
-            log.info("upload %d finished: %s", job.id, outcome.get("error") or "registered")
+            log.info("upload %d finished: %s", job.id, error or "registered")
 
     def _remove_stale_uploads(self) -> None:
         """Upload directories no unfinished import needs, left by a request or server killed
