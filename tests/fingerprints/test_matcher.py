@@ -226,6 +226,20 @@ def test_pair_landmarks_alone_miss_a_pitch_shift_the_invariant_path_finds(
     assert match is not None and match.recording_id == 104
 
 
+def test_the_dense_retry_finds_an_excerpt_buried_in_noise_the_default_analysis_misses(
+    catalog: Catalog, catalog_index: FingerprintIndex
+) -> None:
+    # White noise 3 dB louder than the music: it takes the place of many of the strongest
+    # peaks, and the pairs of the default analysis no longer stand out from chance.
+    piece = alter.excerpt(decode_file(catalog.paths[117]).samples, SAMPLE_RATE, 12.0, 10.0)
+    query = Audio(alter.add_noise(piece, -3.0, np.random.default_rng(0)), SAMPLE_RATE)
+    pairs = {"invariant": None, "pitch_ladder": (), "speed_ladder": ()}
+    assert Matcher(catalog_index, dense_params=None, **pairs).match(query) is None
+    match = Matcher(catalog_index, **pairs).match(query)
+    assert match is not None and match.recording_id == 117
+    assert abs(match.ref_start - match.query_start - 12.0) <= 0.5
+
+
 @pytest.mark.parametrize("semitones", [-2.0, -1.0, 1.0, 2.0])
 def test_pitch_ladder_alone_finds_pitch_shifted_copies_and_reports_the_shift(
     catalog: Catalog, catalog_index: FingerprintIndex, semitones: float

@@ -204,7 +204,13 @@ def test_a_database_that_stops_and_starts_again_is_waited_out(
             time.sleep(0.2)
         app.ledger.engine.dispose()
         private_postgres.stop()
-        time.sleep(6)
+        # Out long enough that the processes notice (a fixed sleep lost the race on a busy
+        # machine): until one of them reports the outage, and a little longer.
+        deadline = time.monotonic() + 60
+        while "the database cannot be reached" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(3)
         assert all(p.poll() is None for p in processes), log.read_text()[-3000:]
         private_postgres.start()
         _wait_all_identified(app, processes, log)
