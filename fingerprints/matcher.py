@@ -19,9 +19,9 @@ Matching a query:
 6. if no pair match is confident, try the speed/pitch/tempo-invariant peak groups
    (:mod:`fingerprints.invariant`), which find resampled, pitch-shifted and time-stretched
    copies, and merge the two candidate lists;
-7. if still nothing is confident, analyse the query again with denser peaks
-   (``DENSE_QUERY_PARAMS``: heavy noise displaces many of its strongest peaks) and search the
-   pairs again;
+7. if still nothing is confident and the query is short (an excerpt, not a whole file),
+   analyse it again with denser peaks (``DENSE_QUERY_PARAMS``: heavy noise displaces many of
+   its strongest peaks) and search the pairs again;
 8. if still nothing is confident, undo likely alterations and search the pairs again: first
    pitch shifts (±1, ±2 semitones, in the peak domain: cheap), then speed changes (by
    resampling the audio: a new analysis each).
@@ -166,6 +166,8 @@ class Matcher:
         #   analysed again with these denser peaks and more grid offsets, and the pairs tried
         #   again, before the ladders (None: skipped). Heavy noise takes the place of many of
         #   a query's strongest peaks; more peaks per second keep more of the reference's.
+        #   Only for queries up to reanalysed_ladder_seconds: a whole file from the crawler
+        #   holds enough intact pairs already, and analysing it again costs a second or more.
         self.index = index
         self.min_confidence = min_confidence
         self.landmark_params = landmark_params or LandmarkParams()
@@ -211,7 +213,8 @@ class Matcher:
         # than the plain search does alone, and the whole ladder at most twice as often.
         tries = 1 + (self.dense_params is not None) + len(self.pitch_ladder) + len(
             self.speed_ladder)
-        if self.dense_params is not None:
+        reanalyse = audio.duration <= self.reanalysed_ladder_seconds
+        if self.dense_params is not None and reanalyse:
             dense = extract_query_landmarks(audio, params=self.dense_params,
                                             shifts=self.dense_shifts)
             found = self._match_pairs(dense, limit, tries)
@@ -222,7 +225,6 @@ class Matcher:
                                       limit, tries)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, [_pitched(match, semitones) for match in found])[:limit]
-        reanalyse = audio.duration <= self.reanalysed_ladder_seconds
         for speed in self.speed_ladder:
             undone = (extract_query_landmarks(undo_speed(audio, speed),
                                               params=self.landmark_params,

@@ -32,9 +32,11 @@ QUICK_LEASE = {"COPYGUARD_DAEMON__WORKER_LEASE_SECONDS": "10",
 
 
 def _catalog_and_captures(tmp_path: Path, database_url: str, copies: int,
-                          others: int) -> tuple[Cli, App]:
+                          others: int, request: pytest.FixtureRequest) -> tuple[Cli, App]:
     """Two catalog recordings and ``copies`` excerpts of them plus ``others`` unrelated files
-    waiting as captures of one crawl."""
+    waiting as captures of one crawl. The app is closed after the test, also one that fails:
+    a PostgreSQL connection left open is garbage-collected during some later test, whose
+    ResourceWarning then fails that one instead."""
     cli = make_cli(tmp_path / "home", database_url)
     cli.env.update({**FAST, **QUICK_LEASE})
     tracks = {seed: synthesize_track(seed, 40.0, RATE) for seed in SEEDS}
@@ -44,6 +46,7 @@ def _catalog_and_captures(tmp_path: Path, database_url: str, copies: int,
     cli("catalog", "import", *(str(tmp_path / f"song-{s}.wav") for s in SEEDS),
         "--holder", "Acme")
     app = build_app(load_settings(environ=cli.env), actor="test")
+    request.addfinalizer(app.close)
     now = app.clock.now()
     with app.ledger.write() as session:
         target = Target(name="site", start_urls=["https://s.example/"],
@@ -139,9 +142,10 @@ def _parent_pid(pid: int) -> int:
 @pytest.mark.postgres
 @pytest.mark.parametrize("workers", [2, 4])
 def test_identify_workers_share_the_captures_once(workers: int, postgres_url: str,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
     copies, others = 10, 4
-    cli, app = _catalog_and_captures(tmp_path, postgres_url, copies, others)
+    cli, app = _catalog_and_captures(tmp_path, postgres_url, copies, others, request)
     log = tmp_path / "workers.log"
     processes = [_start_worker(cli, log, "--stage", "identify") for _ in range(workers)]
     killed: str | None = None
@@ -189,9 +193,11 @@ def private_postgres() -> PrivatePostgres:
 
 @pytest.mark.slow
 def test_a_database_that_stops_and_starts_again_is_waited_out(
-        private_postgres: PrivatePostgres, tmp_path: Path) -> None:
+        private_postgres: PrivatePostgres, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     copies, others = 8, 2
-    cli, app = _catalog_and_captures(tmp_path, private_postgres.url, copies, others)
+    cli, app = _catalog_and_captures(tmp_path, private_postgres.url, copies, others,
+                                     request)
     cli.env["COPYGUARD_DAEMON__WORKER_STAGES"] = "identify"
     log = tmp_path / "outage.log"
     daemon = start_daemon(cli, log)
