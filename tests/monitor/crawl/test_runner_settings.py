@@ -1,5 +1,6 @@
 """The crawler's process-wide Scrapy settings: every component they name is loaded before the
-first crawl starts, and a misnamed one fails then, not in the middle of a crawl."""
+first crawl starts (without installing a reactor), and a misnamed one fails then, not in the
+middle of a crawl."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ watched = sys.argv[1:]
 before = {name for name in watched if name in sys.modules}
 load_components(Settings(scrapy_settings(load_settings(environ={}))))
 print(json.dumps({"before": sorted(before),
-                  "after": sorted(name for name in watched if name in sys.modules)}))
+                  "after": sorted(name for name in watched if name in sys.modules),
+                  "reactor": "twisted.internet.reactor" in sys.modules}))
 """
 
 
@@ -41,6 +43,9 @@ def test_the_components_scrapy_would_import_during_the_crawl_are_loaded_before_i
     loaded = json.loads(done.stdout)
     assert "scrapy.core.downloader.handlers.http11" not in loaded["before"]
     assert loaded["after"] == sorted(watched)
+    # Importing twisted.internet.reactor installs the default reactor: Scrapy's asyncio
+    # reactor could then not be installed (PITFALLS.md).
+    assert loaded["reactor"] is False
 
 
 def test_a_misnamed_component_fails_before_any_crawl_starts() -> None:
