@@ -197,7 +197,7 @@ def _verify(
     reach = (ref_peak_times >= first_frame) & (ref_peak_times <= last_frame)
     if not np.any(reach):
         return None
-    occupied = _occupancy(ref_peak_times[reach] - first_frame, ref_peak_bins[reach])
+    occupied = peak_occupancy(ref_peak_times[reach] - first_frame, ref_peak_bins[reach])
 
     # Sharpen the line (the Hough step is 0.3 %): least squares through the reference peaks
     # that the query peaks land on.
@@ -209,7 +209,7 @@ def _verify(
         time_factor, offset = refined[0], refined[1] + first_frame
 
     def confirmed(shift: float) -> np.ndarray:
-        return _confirmed(occupied, query_times, query_bins, offset + shift - first_frame,
+        return confirmed_frames(occupied, query_times, query_bins, offset + shift - first_frame,
                           time_factor, freq_factor)
 
     frames = confirmed(0.0)
@@ -280,7 +280,7 @@ def _refit(
     return float(slope), float(intercept)
 
 
-def _confirmed(
+def confirmed_frames(
     occupied: np.ndarray,
     query_times: np.ndarray,
     query_bins: np.ndarray,
@@ -327,7 +327,7 @@ def _fit_line(
     return slope, intercept, close
 
 
-def _occupancy(times: np.ndarray, bins: np.ndarray) -> np.ndarray:
+def peak_occupancy(times: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Boolean (frame, bin) image of the peaks, widened by one frame (not in frequency: the
     fitted pitch puts true peaks on their bin, and a wider target lets in twice the chance)."""
     rows = times.astype(np.int64)

@@ -21,7 +21,9 @@ Matching a query:
    copies, and merge the two candidate lists;
 7. if still nothing is confident and the query is short (an excerpt, not a whole file),
    analyse it again with denser peaks (``DENSE_QUERY_PARAMS``: heavy noise displaces many of
-   its strongest peaks) and search the pairs again;
+   its strongest peaks) and search the pairs again; a candidate that stands out from chance
+   but not by the margin may then be corroborated on the reference's stored peaks
+   (:mod:`fingerprints.corroborate`);
 8. if still nothing is confident, undo likely alterations and search the pairs again: first
    pitch shifts (±1, ±2 semitones, in the peak domain: cheap), then speed changes (by
    resampling the audio: a new analysis each).
@@ -40,6 +42,11 @@ import numpy as np
 from scipy import signal
 
 from fingerprints.audio import Audio
+from fingerprints.corroborate import (
+    CorroborationParams,
+    corroborated_confidence,
+    peak_deviations,
+)
 from fingerprints.index import Hits
 from fingerprints.invariant import InvariantMatch, InvariantParams, match_invariant
 from fingerprints.landmarks import (
@@ -135,6 +142,7 @@ class Matcher:
         reanalysed_ladder_seconds: float = 90.0,
         dense_params: LandmarkParams | None = DENSE_QUERY_PARAMS,
         dense_shifts: int = 8,
+        corroboration: CorroborationParams | None = CorroborationParams(),
     ) -> None:
         # min_confidence: match() returns None below this.
         # landmark_params: how query landmarks are extracted; must give the index's scheme.
@@ -168,6 +176,8 @@ class Matcher:
         #   a query's strongest peaks; more peaks per second keep more of the reference's.
         #   Only for queries up to reanalysed_ladder_seconds: a whole file from the crawler
         #   holds enough intact pairs already, and analysing it again costs a second or more.
+        # corroboration: how a candidate of the dense retry that pairs alone leave short of
+        #   min_confidence is checked on the reference's peaks (None: never).
         self.index = index
         self.min_confidence = min_confidence
         self.landmark_params = landmark_params or LandmarkParams()
@@ -191,6 +201,7 @@ class Matcher:
         self.reanalysed_ladder_seconds = reanalysed_ladder_seconds
         self.dense_params = dense_params
         self.dense_shifts = dense_shifts
+        self.corroboration = corroboration
 
     def match(self, audio: Audio) -> Match | None:
         """The best match of at least ``min_confidence``, or None."""
@@ -217,7 +228,7 @@ class Matcher:
         if self.dense_params is not None and reanalyse:
             dense = extract_query_landmarks(audio, params=self.dense_params,
                                             shifts=self.dense_shifts)
-            found = self._match_pairs(dense, limit, tries)
+            found = self._match_pairs(dense, limit, tries, corroborate=True)
             if found and found[0].confidence >= self.min_confidence:
                 return _merged(ranked, found)[:limit]
         for semitones in self.pitch_ladder:
@@ -263,7 +274,8 @@ class Matcher:
             chance_score=found.chance,
         )
 
-    def _match_pairs(self, query: Landmarks, limit: int, tries: int = 1) -> list[Match]:
+    def _match_pairs(self, query: Landmarks, limit: int, tries: int = 1,
+                     corroborate: bool = False) -> list[Match]:
         if len(query.hashes) == 0 or len(self.index) == 0:
             return []
         hits = self.index.lookup(query.hashes, max_postings=self.max_postings)
@@ -279,6 +291,9 @@ class Matcher:
             self._verify(query, hits, query_times, offsets, slot, offset, query_frames, tries)
             for slot, offset in best
         ]
+        if corroborate and self.corroboration is not None:
+            matches = [self._corroborated(query, match, slot, self.corroboration)
+                       for match, (slot, _) in zip(matches, best, strict=True)]
         matches.sort(key=lambda m: (m.confidence, m.score), reverse=True)
         return matches[:limit]
 
@@ -366,6 +381,22 @@ class Matcher:
             score=score,
             chance_score=chance,
         )
+
+    def _corroborated(self, query: Landmarks, match: Match, slot: int,
+                      params: CorroborationParams) -> Match:
+        """``match``, more confident if the reference's peaks corroborate a pair excess that
+        falls short of the margin (see :mod:`fingerprints.corroborate`)."""
+        excess = match.score - match.chance_score
+        if match.confidence >= self.min_confidence or excess < params.min_excess:
+            return match
+        frame = query.frame_seconds
+        offset = (match.ref_start - match.speed * match.query_start) / frame
+        deviations = peak_deviations(self.index, slot, query.peak_times, query.peak_bins,
+                                     offset, match.speed, params)
+        confidence = corroborated_confidence(excess, deviations, params)
+        if confidence <= match.confidence:
+            return match
+        return dataclasses.replace(match, confidence=confidence)
 
     def _slope_count(self) -> int:
         return 2 * round(self.max_speed_change / _SLOPE_STEP) + 1

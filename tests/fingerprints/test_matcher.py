@@ -240,6 +240,29 @@ def test_the_dense_retry_finds_an_excerpt_buried_in_noise_the_default_analysis_m
     assert abs(match.ref_start - match.query_start - 12.0) <= 0.5
 
 
+def test_the_reference_peaks_corroborate_a_noisy_excerpt_the_dense_pairs_leave_short(
+    catalog: Catalog, catalog_index: FingerprintIndex
+) -> None:
+    # 5 dB more noise than music: the dense retry's pairs find the right place, but short of
+    # the margin; the excerpt's single peaks lie on the reference's there far above chance.
+    piece = alter.excerpt(decode_file(catalog.paths[117]).samples, SAMPLE_RATE, 12.0, 10.0)
+    query = Audio(alter.add_noise(piece, -5.0, np.random.default_rng(0)), SAMPLE_RATE)
+    pairs = {"invariant": None, "pitch_ladder": (), "speed_ladder": ()}
+    assert Matcher(catalog_index, corroboration=None, **pairs).match(query) is None
+    match = Matcher(catalog_index, **pairs).match(query)
+    assert match is not None and match.recording_id == 117
+    assert abs(match.ref_start - match.query_start - 12.0) <= 0.5
+
+
+@pytest.mark.parametrize("snr_db", [5.0, 0.0, -5.0])
+def test_noisy_unrelated_music_is_not_matched(matcher: Matcher, snr_db: float) -> None:
+    for seed in (9400, 9401, 9402):
+        other = synthesize_track(seed, 10.0, SAMPLE_RATE)
+        noisy = alter.add_noise(other, snr_db, np.random.default_rng(seed))
+        candidates = matcher.candidates(Audio(noisy, SAMPLE_RATE))
+        assert all(c.confidence < 0.5 for c in candidates)
+
+
 @pytest.mark.parametrize("semitones", [-2.0, -1.0, 1.0, 2.0])
 def test_pitch_ladder_alone_finds_pitch_shifted_copies_and_reports_the_shift(
     catalog: Catalog, catalog_index: FingerprintIndex, semitones: float
