@@ -209,8 +209,8 @@ def _verify(
         time_factor, offset = refined[0], refined[1] + first_frame
 
     def confirmed(shift: float) -> np.ndarray:
-        return confirmed_frames(occupied, query_times, query_bins, offset + shift - first_frame,
-                          time_factor, freq_factor)
+        return confirmed_frames(occupied, query_times, query_bins,
+                                offset + shift - first_frame, time_factor, freq_factor)
 
     frames = confirmed(0.0)
     first, last = _extent(frames)
